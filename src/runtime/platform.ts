@@ -1,0 +1,109 @@
+/**
+ * The adapter boundary. Everything the runtime-neutral core needs from the host runtime is named here;
+ * src/runtime/{node,bun,deno}.ts implement it. Nothing outside src/runtime/ and src/cli/ may call
+ * `Bun.*`, `Deno.*` or Node's server APIs.
+ */
+import type { ListenAddress } from '../config/types.ts';
+
+export type RuntimeName = 'node' | 'bun' | 'deno';
+
+/** A PEM certificate chain and its private key, as served in the inner TLS. */
+export interface KeyPair {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/** What the app learns about the tunnel connection a request arrived on. */
+export interface ConnectionInfo {
+  /** Sequence number of the tunnel (WebSocket) connection, for correlating log lines. */
+  readonly id: number;
+  /** Address of the peer that opened the WebSocket (cloudflared, normally on loopback). */
+  readonly remoteAddress: string;
+  /** SNI the TLS client sent, if any. Logged, never required to match the Host. */
+  readonly serverName: string | undefined;
+  /** Negotiated ALPN protocol: `h2` or `http/1.1`. */
+  readonly alpn: string;
+}
+
+/** Events the tunnel listener reports; the core turns them into log lines (and, later, metrics). */
+export interface TunnelEvents {
+  connectionOpened(info: { id: number; remoteAddress: string }): void;
+  handshakeCompleted(info: ConnectionInfo & { tlsVersion: string }): void;
+  handshakeFailed(info: { id: number; remoteAddress: string; serverName: string | undefined; reason: string }): void;
+  /** A text frame arrived; the connection is closed with 1003. */
+  protocolViolation(info: { id: number; remoteAddress: string; reason: string }): void;
+  connectionClosed(info: { id: number; bytesIn: number; bytesOut: number }): void;
+}
+
+/** The HTTP application served inside the inner TLS: a plain fetch handler. */
+export type InnerHandler = (request: Request, connection: ConnectionInfo) => Response | Promise<Response>;
+
+export interface TunnelListenerOptions {
+  readonly listen: ListenAddress;
+  readonly keyPair: KeyPair;
+  readonly handler: InnerHandler;
+  readonly events: TunnelEvents;
+}
+
+export interface TunnelListener {
+  /** The bound address (the port is the real one when `listen.port` was 0). */
+  readonly address: { readonly host: string; readonly port: number };
+  /** Serve `pair` on handshakes that start from now on; established connections keep theirs. */
+  setKeyPair(pair: KeyPair): void;
+  /** Stop accepting new tunnel connections; established ones keep running. */
+  stopAccepting(): Promise<void>;
+  /** Number of requests in flight (an open stream counts until it ends). */
+  activeRequests(): number;
+  /** Close every tunnel connection at once. */
+  closeAll(): void;
+}
+
+/** A request to an upstream, with the address already resolved and checked against the IP policy. */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Full upstream URL: the upstream's origin with the original path and query. */
+  readonly url: URL;
+  /** The checked IP address to connect to: the connection goes there and nowhere else. */
+  readonly address: string;
+  readonly headers: Headers;
+  readonly body: ReadableStream<Uint8Array> | null;
+  readonly signal: AbortSignal;
+  /** For `https:` upstreams: CA certificates to trust (PEM), and whether the system store counts too. */
+  readonly trust: UpstreamTrust;
+  readonly connectTimeoutMs: number;
+}
+
+export interface UpstreamTrust {
+  readonly caPem: string | undefined;
+  readonly includeSystemCas: boolean;
+}
+
+/**
+ * Sends one request upstream and resolves with the response as soon as its head arrives; the body streams.
+ * Never follows redirects, never adds or removes compression, never retries. Rejects with an
+ * `UpstreamError` (src/upstream/errors.ts).
+ */
+export type UpstreamFetch = (request: UpstreamRequest) => Promise<Response>;
+
+/** Name resolution: every A and AAAA address of `host` (getaddrinfo semantics, so /etc/hosts counts). */
+export type ResolveHost = (host: string) => Promise<string[]>;
+
+export interface FileWatch {
+  close(): void;
+}
+
+export interface Platform {
+  readonly runtime: RuntimeName;
+  readonly runtimeVersion: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Reads a file; rejects with an error whose message uses Go's wording (`open PATH: permission denied`). */
+  readTextFile(path: string): Promise<string>;
+  /** Calls `onChange` (debounced) when any of `paths` may have changed: watches and polls every `pollMs`. */
+  watchFiles(paths: readonly string[], pollMs: number, onChange: () => void): FileWatch;
+  resolveHost: ResolveHost;
+  upstreamFetch: UpstreamFetch;
+  listenTunnel(options: TunnelListenerOptions): Promise<TunnelListener>;
+  /** Registers a handler for SIGTERM and SIGINT (and SIGHUP when `hup` is given). */
+  onSignals(handlers: { terminate: (signal: string) => void; hup?: () => void }): void;
+  exit(code: number): never;
+}
