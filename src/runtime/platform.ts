@@ -52,8 +52,8 @@ export interface TunnelListener {
   setKeyPair(pair: KeyPair): void;
   /** Stop accepting new tunnel connections; established ones keep running. */
   stopAccepting(): Promise<void>;
-  /** Number of requests in flight (an open stream counts until it ends). */
-  activeRequests(): number;
+  /** Number of open tunnel connections. */
+  openConnections(): number;
   /** Close every tunnel connection at once. */
   closeAll(): void;
 }

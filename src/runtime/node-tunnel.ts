@@ -1,0 +1,208 @@
+/**
+ * The tunnel listener on Node's own APIs: a plaintext HTTP server whose WebSocket upgrades each become
+ * one inner-TLS connection, terminated by a server-side `TLSSocket` over the WebSocket byte stream and
+ * handed, by ALPN, to an HTTP/2 server that also serves HTTP/1.1. The app behind it is a fetch handler
+ * adapted by @hono/node-server.
+ */
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { getRequestListener } from '@hono/node-server';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ConnectionRegistry } from '../tunnel/connection-registry.ts';
+import { UPGRADE_REQUIRED_BODY, TEXT_FRAME_CLOSE_CODE, TEXT_FRAME_CLOSE_REASON, HANDSHAKE_TIMEOUT_MS } from '../tunnel/protocol.ts';
+import type { ConnectionInfo, KeyPair, TunnelListener, TunnelListenerOptions } from './platform.ts';
+
+const CONNECTION_INFO = Symbol('mcp-proxy.connection');
+
+type InfoCarrier = { [CONNECTION_INFO]?: ConnectionInfo };
+
+export async function listenTunnelNode(options: TunnelListenerOptions): Promise<TunnelListener> {
+  const { events } = options;
+  let secureContext = createContext(options.keyPair);
+  const connections = new ConnectionRegistry<TunnelConnection>();
+
+  const handle = getRequestListener(
+    (request, env) => {
+      // For h2 the socket is a proxy of the session's TLS socket; property reads go through to it.
+      const socket = (env.incoming.socket ?? {}) as InfoCarrier;
+      const info = socket[CONNECTION_INFO];
+      if (!info) return new Response('connection information missing\n', { status: 500 });
+      return options.handler(request, info);
+    },
+    { overrideGlobalObjects: false },
+  );
+
+  // Serves both protocols: h2 sessions directly, `http/1.1` (or no ALPN) through its HTTP/1 fallback.
+  const inner = http2.createSecureServer({ allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } }, handle);
+  inner.setTimeout(0);
+
+  const listener = http.createServer((_request, response) => {
+    response.writeHead(426, {
+      'content-type': 'text/plain; charset=utf-8',
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+    });
+    response.end(UPGRADE_REQUIRED_BODY);
+  });
+  // Streams may stay silent for minutes; the tunnel's liveness is cloudflared's business.
+  listener.requestTimeout = 0;
+  listener.headersTimeout = 60_000;
+  listener.keepAliveTimeout = 5_000;
+
+  const webSockets = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+
+  listener.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.setNoDelay(true);
+    webSockets.handleUpgrade(request, socket, head, (webSocket) => {
+      const id = connections.nextId();
+      const remoteAddress = socket.remoteAddress ?? 'unknown';
+      const connection = new TunnelConnection(webSocket, id, remoteAddress, () => {
+        connections.delete(connection);
+        events.connectionClosed({ id, bytesIn: connection.bytesIn, bytesOut: connection.bytesOut });
+      });
+      connections.add(connection);
+      events.connectionOpened({ id, remoteAddress });
+      connection.onTextFrame = () =>
+        events.protocolViolation({ id, remoteAddress, reason: 'text frame received; the tunnel carries binary frames only' });
+
+      const tlsSocket = new tls.TLSSocket(connection, {
+        isServer: true,
+        // The HTTP servers read per-server settings through `socket.server`.
+        server: inner,
+        secureContext,
+        ALPNProtocols: ['h2', 'http/1.1'],
+        requestCert: false,
+      });
+      const timer = setTimeout(() => tlsSocket.destroy(new Error('handshake timed out')), HANDSHAKE_TIMEOUT_MS);
+      tlsSocket.once('secure', () => {
+        clearTimeout(timer);
+        const serverName = (tlsSocket as unknown as { servername?: string | false }).servername || undefined;
+        const info: ConnectionInfo = {
+          id,
+          remoteAddress,
+          serverName,
+          alpn: tlsSocket.alpnProtocol || 'http/1.1',
+        };
+        (tlsSocket as InfoCarrier)[CONNECTION_INFO] = info;
+        events.handshakeCompleted({ ...info, tlsVersion: tlsSocket.getProtocol() ?? 'unknown' });
+        // What tls.Server does when it owns the socket (onServerSocketSecure): the h2 session waits
+        // for this flag to clear before it starts reading.
+        (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
+        inner.emit('secureConnection', tlsSocket);
+      });
+      tlsSocket.once('error', (error: Error) => {
+        clearTimeout(timer);
+        if (!(tlsSocket as unknown as { _secureEstablished?: boolean })._secureEstablished) {
+          events.handshakeFailed({
+            id,
+            remoteAddress,
+            serverName: (tlsSocket as unknown as { servername?: string }).servername || undefined,
+            reason: handshakeReason(error),
+          });
+        }
+        connection.close();
+      });
+      tlsSocket.on('close', () => connection.close());
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen({ host: options.listen.host, port: options.listen.port }, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = listener.address() as { address: string; port: number };
+
+  return {
+    address: { host: bound.address, port: bound.port },
+    setKeyPair(pair: KeyPair) {
+      secureContext = createContext(pair);
+    },
+    stopAccepting: () =>
+      new Promise<void>((resolve) => {
+        listener.close(() => resolve());
+        // Idle plaintext keep-alive connections would hold close() open; tunnels are upgraded and unaffected.
+        listener.closeIdleConnections();
+      }),
+    openConnections: () => connections.size,
+    closeAll: () => {
+      connections.closeAll();
+      listener.closeAllConnections();
+    },
+  };
+}
+
+function createContext(pair: KeyPair): tls.SecureContext {
+  return tls.createSecureContext({ cert: pair.certPem, key: pair.keyPem, minVersion: 'TLSv1.2' });
+}
+
+/** OpenSSL's reason, e.g. `tlsv1 alert unknown ca` or `wrong version number`, without the library noise. */
+function handshakeReason(error: Error): string {
+  const reason = (error as { reason?: unknown }).reason;
+  return typeof reason === 'string' && reason !== '' ? reason : error.message;
+}
+
+/**
+ * One WebSocket as a byte stream: binary frames are the bytes, in order; writes go out as binary frames.
+ * A text frame closes the WebSocket with 1003 (unsupported data).
+ */
+class TunnelConnection extends Duplex {
+  bytesIn = 0;
+  bytesOut = 0;
+  onTextFrame: () => void = () => undefined;
+  readonly #webSocket: WebSocket;
+  #closed = false;
+
+  constructor(
+    webSocket: WebSocket,
+    readonly id: number,
+    readonly remoteAddress: string,
+    private readonly onClosed: () => void,
+  ) {
+    super({ allowHalfOpen: false });
+    this.#webSocket = webSocket;
+    webSocket.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) {
+        this.onTextFrame();
+        webSocket.close(TEXT_FRAME_CLOSE_CODE, TEXT_FRAME_CLOSE_REASON);
+        this.destroy();
+        return;
+      }
+      this.bytesIn += data.length;
+      if (!this.push(data)) webSocket.pause();
+    });
+    webSocket.on('close', () => {
+      this.push(null);
+      this.close();
+    });
+    webSocket.on('error', () => this.close());
+  }
+
+  override _read(): void {
+    this.#webSocket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.bytesOut += chunk.length;
+    this.#webSocket.send(chunk, { binary: true }, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#webSocket.close(1000);
+    callback();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#webSocket.readyState === this.#webSocket.OPEN) this.#webSocket.close(1000);
+    else this.#webSocket.terminate();
+    this.destroy();
+    this.onClosed();
+  }
+}
