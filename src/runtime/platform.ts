@@ -102,6 +102,8 @@ export interface Platform {
   watchFiles(paths: readonly string[], pollMs: number, onChange: () => void): FileWatch;
   resolveHost: ResolveHost;
   upstreamFetch: UpstreamFetch;
+  /** The runtime's built-in root CAs (PEM), used when the OS has no CA bundle. */
+  rootCertificates(): readonly string[];
   listenTunnel(options: TunnelListenerOptions): Promise<TunnelListener>;
   /** Registers a handler for SIGTERM and SIGINT (and SIGHUP when `hup` is given). */
   onSignals(handlers: { terminate: (signal: string) => void; hup?: () => void }): void;

@@ -1,0 +1,207 @@
+/**
+ * The HTTP application served inside the inner TLS: a Hono app with one catch-all handler that routes by
+ * hostname, checks the upstream's addresses against the IP policy, and streams the exchange through.
+ * It sees `Request`s and returns `Response`s; it knows nothing of sockets, WebSockets or TLS.
+ */
+import { Hono } from 'hono';
+import type { ProxyConfig } from '../config/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import { RouteTable, normalizeHost } from '../routing/route-table.ts';
+import type { ConnectionInfo, ResolveHost, UpstreamFetch, UpstreamTrust } from '../runtime/platform.ts';
+import { UpstreamError } from '../upstream/errors.ts';
+import type { IpPolicy } from '../upstream/ip-policy.ts';
+import { resolveUpstreamAddress } from '../upstream/resolve.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { countedStream, type StreamEnd } from './streams.ts';
+
+/** Everything a request is served with. Built whole from a configuration and swapped whole on reload. */
+export interface ProxyState {
+  readonly config: ProxyConfig;
+  readonly routes: RouteTable;
+  readonly policy: IpPolicy;
+  readonly trust: UpstreamTrust;
+}
+
+export interface ProxyAppOptions {
+  /** The state in force; read once per request, so a reload never changes a request midway. */
+  readonly state: () => ProxyState;
+  readonly resolveHost: ResolveHost;
+  readonly upstreamFetch: UpstreamFetch;
+  readonly logger: Logger;
+}
+
+export interface ProxyApp {
+  readonly fetch: (request: Request, connection: ConnectionInfo) => Promise<Response>;
+  /** Requests whose response has not finished yet (an open stream counts until it ends). */
+  inFlight(): number;
+}
+
+/** How long the upstream has to accept the TCP (and TLS) connection before the caller gets 504. */
+export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
+
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+type Env = { Bindings: { connection: ConnectionInfo } };
+
+export function createProxyApp(options: ProxyAppOptions): ProxyApp {
+  const { logger } = options;
+  let inFlight = 0;
+  const app = new Hono<Env>();
+
+  app.all('*', async (c) => {
+    const request = c.req.raw;
+    const connection = c.env.connection;
+    const started = performance.now();
+    const state = options.state();
+    const url = new URL(request.url);
+    const publicHost = url.host;
+    const hostname = normalizeHost(publicHost);
+    const log = logger.with({ conn: connection.id });
+
+    const conflictingHost = request.headers.get('host');
+    if (hostname === undefined || (conflictingHost !== null && normalizeHost(conflictingHost) !== hostname)) {
+      log.warn('bad host', { host: publicHost, host_header: conflictingHost ?? undefined });
+      return plain(400, 'bad request: missing or conflicting host\n');
+    }
+
+    const route = state.routes.lookup(hostname);
+    if (!route) {
+      log.warn('no route for host', { host: hostname, sni: connection.serverName, method: request.method });
+      return plain(502, `no route configured for host ${hostname}\n`);
+    }
+
+    log.info('request started', {
+      route: route.key,
+      host: hostname,
+      method: request.method,
+      path: url.pathname,
+      sni: connection.serverName,
+      proto: connection.alpn,
+    });
+    inFlight++;
+    let bytesUp: () => number = () => 0;
+    const finish = (status: number, how: StreamEnd | 'refused', bytesDown: number, error?: unknown): void => {
+      inFlight--;
+      log.info('request completed', {
+        route: route.key,
+        method: request.method,
+        status,
+        outcome: how,
+        duration_ms: Math.round(performance.now() - started),
+        bytes_in: bytesUp(),
+        bytes_out: bytesDown,
+        error: how === 'error' || how === 'refused' ? describe(error) : undefined,
+      });
+    };
+
+    const upstream = route.upstream;
+    let address: string;
+    try {
+      address = await resolveUpstreamAddress(upstream.host, options.resolveHost, state.policy);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.kind === 'ip_policy') {
+        log.warn(error.message, { route: route.key, upstream: upstream.origin });
+      }
+      const status = error instanceof UpstreamError ? error.status : 502;
+      finish(status, 'refused', 0, error);
+      return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
+    }
+
+    // Aborted when the client goes away, whichever way the runtime tells us.
+    const abort = new AbortController();
+    const onClientAbort = (): void => abort.abort(request.signal.reason);
+    if (request.signal.aborted) onClientAbort();
+    else request.signal.addEventListener('abort', onClientAbort, { once: true });
+
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (request.body !== null) {
+      const counted = countedStream(request.body, () => undefined);
+      body = counted.stream;
+      bytesUp = counted.bytes;
+    }
+
+    let response: Response;
+    try {
+      response = await options.upstreamFetch({
+        method: request.method,
+        url: new URL(url.pathname + url.search, upstream.origin),
+        address,
+        headers: upstreamRequestHeaders(request.headers, {
+          peerAddress: connection.remoteAddress,
+          publicHost,
+          upstreamHost: state.config.upstream.preserveHost ? publicHost : hostPort(upstream.host, upstream.port),
+        }),
+        body,
+        signal: abort.signal,
+        trust: state.trust,
+        connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS,
+      });
+    } catch (error) {
+      request.signal.removeEventListener('abort', onClientAbort);
+      if (abort.signal.aborted) {
+        finish(499, 'cancelled', 0);
+        return plain(502, 'client went away\n');
+      }
+      const status = error instanceof UpstreamError ? error.status : 502;
+      log.warn('upstream request failed', {
+        route: route.key,
+        upstream: upstream.origin,
+        kind: error instanceof UpstreamError ? error.kind : 'protocol',
+        error: describe(error),
+      });
+      finish(status, 'error', 0, error);
+      return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
+    }
+
+    const headers = clientResponseHeaders(response.headers);
+    if (response.body === null || NULL_BODY_STATUSES.has(response.status) || request.method === 'HEAD') {
+      await response.body?.cancel().catch(() => undefined);
+      request.signal.removeEventListener('abort', onClientAbort);
+      finish(response.status, 'complete', 0);
+      return new Response(null, { status: response.status, statusText: response.statusText, headers });
+    }
+    const counted = countedStream(response.body, (how, error) => {
+      request.signal.removeEventListener('abort', onClientAbort);
+      if (how === 'cancelled') abort.abort(error);
+      finish(response.status, how, counted.bytes(), error);
+    });
+    return new Response(counted.stream, { status: response.status, statusText: response.statusText, headers });
+  });
+
+  return {
+    fetch: async (request, connection) => app.fetch(request, { connection }),
+    inFlight: () => inFlight,
+  };
+}
+
+function plain(status: number, text: string): Response {
+  return new Response(text, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** What the caller may learn: the kind of failure, never internal addresses or names. */
+function publicMessage(error: unknown): string {
+  if (!(error instanceof UpstreamError)) return 'upstream error';
+  switch (error.kind) {
+    case 'ip_policy':
+      return 'upstream address not allowed by the proxy IP policy';
+    case 'dns':
+      return 'upstream host not found';
+    case 'connect':
+      return 'upstream connection failed';
+    case 'connect_timeout':
+      return 'upstream connection timed out';
+    case 'tls':
+      return 'upstream TLS verification failed';
+    case 'protocol':
+      return 'upstream connection broken';
+  }
+}
+
+function describe(error: unknown): string | undefined {
+  if (error === undefined) return undefined;
+  return error instanceof Error ? error.message : String(error);
+}

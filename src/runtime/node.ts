@@ -1,0 +1,22 @@
+/** The Node.js adapter. */
+import { rootCertificates } from 'node:tls';
+import { exit, onSignals, readTextFile, resolveHost, watchFiles } from './node-host.ts';
+import { listenTunnelNode } from './node-tunnel.ts';
+import { upstreamFetchNode } from './node-upstream.ts';
+import type { Platform } from './platform.ts';
+
+export function createNodePlatform(): Platform {
+  return {
+    runtime: 'node',
+    runtimeVersion: process.versions.node,
+    env: process.env,
+    readTextFile,
+    watchFiles,
+    resolveHost,
+    upstreamFetch: upstreamFetchNode,
+    listenTunnel: listenTunnelNode,
+    rootCertificates: () => rootCertificates,
+    onSignals,
+    exit,
+  };
+}
