@@ -46,6 +46,8 @@ export interface UpstreamSettings {
 
 export interface ProxyConfig {
   readonly listenAddr: ListenAddress;
+  /** `admin_addr`: where a separate admin listener binds, when configured; `undefined` otherwise. */
+  readonly adminAddr: ListenAddress | undefined;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
   /** Lower-cased, without a trailing dot; `undefined` when not configured. */
