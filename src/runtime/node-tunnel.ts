@@ -77,7 +77,10 @@ export async function listenTunnelNode(options: TunnelListenerOptions): Promise<
         requestCert: false,
       });
       const timer = setTimeout(() => tlsSocket.destroy(new Error('handshake timed out')), HANDSHAKE_TIMEOUT_MS);
+      let established = false;
+      let failed = false;
       tlsSocket.once('secure', () => {
+        established = true;
         clearTimeout(timer);
         const serverName = (tlsSocket as unknown as { servername?: string | false }).servername || undefined;
         const info: ConnectionInfo = {
@@ -95,7 +98,8 @@ export async function listenTunnelNode(options: TunnelListenerOptions): Promise<
       });
       tlsSocket.once('error', (error: Error) => {
         clearTimeout(timer);
-        if (!(tlsSocket as unknown as { _secureEstablished?: boolean })._secureEstablished) {
+        if (!established) {
+          failed = true;
           events.handshakeFailed({
             id,
             remoteAddress,
@@ -105,7 +109,18 @@ export async function listenTunnelNode(options: TunnelListenerOptions): Promise<
         }
         connection.close();
       });
-      tlsSocket.on('close', () => connection.close());
+      tlsSocket.on('close', () => {
+        clearTimeout(timer);
+        if (!established && !failed && !connection.violated) {
+          events.handshakeFailed({
+            id,
+            remoteAddress,
+            serverName: (tlsSocket as unknown as { servername?: string }).servername || undefined,
+            reason: 'connection closed before the handshake completed',
+          });
+        }
+        connection.close();
+      });
     });
   });
 
@@ -123,12 +138,13 @@ export async function listenTunnelNode(options: TunnelListenerOptions): Promise<
     setKeyPair(pair: KeyPair) {
       secureContext = createContext(pair);
     },
-    stopAccepting: () =>
-      new Promise<void>((resolve) => {
-        listener.close(() => resolve());
-        // Idle plaintext keep-alive connections would hold close() open; tunnels are upgraded and unaffected.
-        listener.closeIdleConnections();
-      }),
+    stopAccepting: async () => {
+      // close() stops listening at once; its callback would wait for every tunnel to end, which is
+      // the drain's business, not this step's.
+      listener.close();
+      // Idle plaintext keep-alive connections are not tunnels: nothing is in flight on them.
+      listener.closeIdleConnections();
+    },
     openConnections: () => connections.size,
     closeAll: () => {
       connections.closeAll();
@@ -154,6 +170,8 @@ function handshakeReason(error: Error): string {
 class TunnelConnection extends Duplex {
   bytesIn = 0;
   bytesOut = 0;
+  /** Set when the peer broke the tunnel protocol (a text frame); the close is then no TLS matter. */
+  violated = false;
   onTextFrame: () => void = () => undefined;
   readonly #webSocket: WebSocket;
   #closed = false;
@@ -168,6 +186,7 @@ class TunnelConnection extends Duplex {
     this.#webSocket = webSocket;
     webSocket.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) {
+        this.violated = true;
         this.onTextFrame();
         webSocket.close(TEXT_FRAME_CLOSE_CODE, TEXT_FRAME_CLOSE_REASON);
         this.destroy();
@@ -176,9 +195,11 @@ class TunnelConnection extends Duplex {
       this.bytesIn += data.length;
       if (!this.push(data)) webSocket.pause();
     });
+    // The peer closed: end the byte stream gracefully, so the TLS layer still reads what arrived
+    // before the close (a client's alert, say) and reports it.
     webSocket.on('close', () => {
       this.push(null);
-      this.close();
+      this.#finish();
     });
     webSocket.on('error', () => this.close());
   }
@@ -197,12 +218,17 @@ class TunnelConnection extends Duplex {
     callback();
   }
 
+  /** Closes the WebSocket and the stream at once. */
   close(): void {
+    if (this.#webSocket.readyState === this.#webSocket.OPEN) this.#webSocket.close(1000);
+    else if (this.#webSocket.readyState !== this.#webSocket.CLOSED) this.#webSocket.terminate();
+    this.destroy();
+    this.#finish();
+  }
+
+  #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#webSocket.readyState === this.#webSocket.OPEN) this.#webSocket.close(1000);
-    else this.#webSocket.terminate();
-    this.destroy();
     this.onClosed();
   }
 }

@@ -103,7 +103,7 @@ class TunnelAgent extends http.Agent {
   }
 
   // The typings declare no createConnection on Agent, but http.Agent calls it to make every socket.
-  createConnection(options: { host?: string; servername?: string }): Duplex {
+  override createConnection(options: { host?: string; servername?: string }): Duplex {
     return this.#open(options.servername ?? options.host ?? '');
   }
 }
@@ -195,5 +195,40 @@ function makeResponse(body: Readable, status: number, headers: Headers, method: 
     body.resume();
     return new Response(null, { status, headers });
   }
-  return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status, headers });
+  return new Response(toWebStream(body), { status, headers });
+}
+
+/**
+ * A web stream fed by listeners attached at once. (Readable.toWeb on Node 20 reports a premature close
+ * when an h2 stream has already ended and closed before the body is read.)
+ */
+function toWebStream(readable: Readable): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      readable.on('data', (chunk: Buffer) => {
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 1) <= 0) readable.pause();
+      });
+      readable.once('end', () => {
+        if (settled) return;
+        settled = true;
+        controller.close();
+      });
+      const fail = (error: Error): void => {
+        if (settled) return;
+        settled = true;
+        controller.error(error);
+      };
+      readable.once('error', fail);
+      readable.once('close', () => fail(new Error('the connection closed before the response body ended')));
+    },
+    pull() {
+      readable.resume();
+    },
+    cancel() {
+      settled = true;
+      readable.destroy();
+    },
+  });
 }

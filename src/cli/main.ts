@@ -1,0 +1,136 @@
+/**
+ * The command line. `mcp-proxy [-config PATH] [-tunnel-domain D]` serves (the documented image's
+ * interface); subcommands add what operators need around it. Invoked under the name `setup` (the
+ * documented Compose file's `entrypoint: ["/setup"]`), the binary is the setup component.
+ */
+import { ConfigError } from '../config/errors.ts';
+import { resolveConfigPath } from '../config/load.ts';
+import { envSource } from '../config/sources/env.ts';
+import { fileSource } from '../config/sources/file.ts';
+import { flagSource } from '../config/sources/flags.ts';
+import { createLogger } from '../observability/logger.ts';
+import type { Platform } from '../runtime/platform.ts';
+import { startProxy } from '../server.ts';
+import { VERSION } from '../version.ts';
+import { formatFlagUsage, parseFlags, stringFlag, UsageError, type FlagSpec } from './flags.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+const SERVE_FLAGS: readonly FlagSpec[] = [
+  { name: 'config', kind: 'string', placeholder: 'PATH', usage: 'configuration file (default $MCP_PROXY_CONFIG, else /etc/mcp-gateway/config.yaml)' },
+  { name: 'tunnel-domain', kind: 'string', placeholder: 'DOMAIN', usage: 'tunnel domain; overrides tunnel_domain in the file and $MCP_PROXY_TUNNEL_DOMAIN' },
+  { name: 'help', kind: 'boolean', usage: 'show this help' },
+  { name: 'h', kind: 'boolean', usage: 'show this help' },
+  { name: 'version', kind: 'boolean', usage: 'print the version and exit' },
+];
+
+const USAGE = `Usage:
+  mcp-proxy [-config PATH] [-tunnel-domain DOMAIN]   serve the tunnel listener
+  mcp-proxy demo [--once]                            run a self-contained demo on loopback
+  mcp-proxy setup init|renew-cert [flags]            provision credentials (also: invoked as "setup")
+  mcp-proxy version                                  print the version
+
+Flags for serving:
+${formatFlagUsage(SERVE_FLAGS.filter((spec) => spec.name !== 'h'))}
+
+Environment (overridden by flags, override the file):
+  MCP_PROXY_CONFIG, MCP_PROXY_LISTEN_ADDR, MCP_PROXY_LOG_LEVEL,
+  MCP_PROXY_SHUTDOWN_TIMEOUT, MCP_PROXY_TUNNEL_DOMAIN
+
+Signals: SIGTERM or SIGINT drain in-flight requests for up to shutdown_timeout, then exit 0.
+`;
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+export async function main(argv: readonly string[], invokedAs: string, platform: Platform, io: CliIo): Promise<number> {
+  if (baseName(invokedAs) === 'setup') return runSetupCommand(argv, platform, io);
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'setup':
+      return runSetupCommand(rest, platform, io);
+    case 'demo':
+      return (await import('./demo.ts')).runDemo(rest, platform, io);
+    case 'version':
+      io.stdout(`mcp-proxy ${VERSION} (${platform.runtime} ${platform.runtimeVersion})\n`);
+      return EXIT_OK;
+    case 'help':
+      io.stdout(USAGE);
+      return EXIT_OK;
+    default:
+      return serve(argv, platform, io);
+  }
+}
+
+async function serve(argv: readonly string[], platform: Platform, io: CliIo): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(argv, SERVE_FLAGS);
+    if (flags.rest.length > 0) throw new UsageError(`unexpected argument: ${flags.rest[0]}`);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`${error.message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (flags.values.has('help') || flags.values.has('h')) {
+    io.stdout(USAGE);
+    return EXIT_OK;
+  }
+  if (flags.values.has('version')) {
+    io.stdout(`mcp-proxy ${VERSION} (${platform.runtime} ${platform.runtimeVersion})\n`);
+    return EXIT_OK;
+  }
+
+  const path = resolveConfigPath(stringFlag(flags, 'config'), platform.env);
+  const tunnelDomain = stringFlag(flags, 'tunnel-domain');
+  const sources = [
+    fileSource(path, platform.readTextFile),
+    envSource(platform.env),
+    flagSource(tunnelDomain === undefined ? {} : { tunnelDomain }),
+  ];
+  const startupLog = createLogger('info');
+  let proxy;
+  try {
+    proxy = await startProxy(platform, sources);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const issue of error.issues) {
+        startupLog.error('invalid configuration', { path: issue.path, line: issue.line, error: issue.message, fix: issue.hint });
+      }
+      if (error.issues.length === 0) startupLog.error('invalid configuration', { error: error.message });
+    } else {
+      startupLog.error('startup failed', { error });
+    }
+    return EXIT_FAILURE;
+  }
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    platform.onSignals({
+      terminate: (signal) => {
+        signals++;
+        if (signals > 1) {
+          // A second signal means "now": close everything without waiting.
+          proxy.listener.closeAll();
+          resolve(EXIT_OK);
+          return;
+        }
+        void proxy.shutdown(signal).then(() => resolve(EXIT_OK));
+      },
+    });
+  });
+}
+
+async function runSetupCommand(argv: readonly string[], platform: Platform, io: CliIo): Promise<number> {
+  const { runSetupCli } = await import('./setup.ts');
+  return runSetupCli(argv, platform, io);
+}
+
+function baseName(path: string): string {
+  const name = path.split(/[\\/]/).pop() ?? path;
+  return name.replace(/\.(exe|js|ts|mjs)$/, '');
+}

@@ -1,0 +1,25 @@
+/**
+ * Entry point on every runtime: picks the adapter for the runtime it finds itself on, then hands over
+ * to the command line. Adapters are imported dynamically so that a runtime never loads another's code.
+ */
+import { main } from './cli/main.ts';
+import type { Platform } from './runtime/platform.ts';
+
+declare const Bun: unknown;
+declare const Deno: { args: string[]; execPath(): string; mainModule: string } | undefined;
+
+async function loadPlatform(): Promise<Platform> {
+  if (typeof Bun !== 'undefined') return (await import('./runtime/bun.ts')).createBunPlatform();
+  if (typeof Deno !== 'undefined') return (await import('./runtime/deno.ts')).createDenoPlatform();
+  return (await import('./runtime/node.ts')).createNodePlatform();
+}
+
+const platform = await loadPlatform();
+const argv = typeof Deno !== 'undefined' ? Deno.args : process.argv.slice(2);
+// The name we were started as decides between `mcp-proxy` and `setup` (a link or copy named setup).
+const invokedAs = typeof Deno !== 'undefined' ? Deno.execPath() : (process.argv[1] ?? process.argv0);
+const code = await main(argv, invokedAs, platform, {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+});
+platform.exit(code);

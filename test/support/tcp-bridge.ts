@@ -1,0 +1,33 @@
+/**
+ * A loopback TCP port whose connections are each carried over one WebSocket to the proxy, as binary
+ * frames: what cloudflared does, so that ordinary TLS tools (openssl s_client) can be the backend.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { openWebSocketStream } from '../../src/tunnel/client.ts';
+
+export async function startTcpBridge(listenerUrl: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    const { stream } = openWebSocketStream(listenerUrl);
+    socket.pipe(stream).pipe(socket);
+    const close = (): void => {
+      sockets.delete(socket);
+      socket.destroy();
+      stream.destroy();
+    };
+    socket.on('error', close);
+    stream.on('error', close);
+    socket.on('close', close);
+    stream.on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
