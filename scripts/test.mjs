@@ -12,6 +12,24 @@ function testFiles(directory) {
   });
 }
 
+function run(command, args) {
+  const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+// Real openssl checks certificates in the tests; install it where a CI machine lacks it.
+if (spawnSync('openssl', ['version']).status !== 0) {
+  if (process.env.CI !== 'true') {
+    console.error('openssl is needed by the tests: apt-get install -y openssl');
+    process.exit(1);
+  }
+  run('apt-get', ['update']);
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'openssl']);
+}
+
+// The end-to-end suites also run the compiled binary.
+run(process.execPath, ['scripts/build-binary.mjs']);
+
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : testFiles('test').sort();
 const result = spawnSync(

@@ -6,7 +6,7 @@
  *   address, which is not known before resolution, so the connect side cannot be narrowed to names;
  *   the IP policy (upstream.allowed_ips) is what limits it.
  * - read: the config file, the certificate and key, upstream CA files and the system CA bundle.
- * - env: only the variables the proxy reads.
+ * - env: only the variables the proxy reads, and the two the `yaml` parser reads for its own logging.
  */
 export const PROXY_ENV_VARS = [
   'MCP_PROXY_CONFIG',
@@ -14,6 +14,8 @@ export const PROXY_ENV_VARS = [
   'MCP_PROXY_LOG_LEVEL',
   'MCP_PROXY_SHUTDOWN_TIMEOUT',
   'MCP_PROXY_TUNNEL_DOMAIN',
+  'LOG_TOKENS',
+  'LOG_STREAM',
 ] as const;
 
 export function denoPermissions(options: { readPaths: readonly string[] }): string[] {
