@@ -1,86 +1,213 @@
 /**
- * The `serve` command: load the configuration, start the tunnel listener, keep the certificate fresh,
- * and shut down gracefully. Runtime-neutral: everything host-specific comes through the `Platform`.
+ * The `serve` command: load the configuration, start the tunnel listener (and the admin listener when
+ * `admin_addr` is set), keep the certificate and the configuration fresh, and shut down gracefully.
+ * Runtime-neutral: everything host-specific comes through the `Platform`.
  */
 import { summariseCertificate } from './certs/inspect_certificate.ts';
+import { createAdminApp } from './admin/app.ts';
+import { diffConfig, isEmptyDiff } from './config/diff.ts';
+import { formatDuration } from './config/duration.ts';
+import { ConfigError } from './config/errors.ts';
 import { loadConfig } from './config/load.ts';
 import type { ConfigSource } from './config/source.ts';
 import type { ProxyConfig } from './config/types.ts';
-import { formatDuration } from './config/duration.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { ProxyMetrics } from './observability/proxy-metrics.ts';
 import { createProxyApp, type ProxyState } from './proxy/app.ts';
 import { RouteTable } from './routing/route-table.ts';
-import type { KeyPair, Platform, TunnelEvents, TunnelListener } from './runtime/platform.ts';
+import type { FileWatch, HttpListener, KeyPair, Platform, TunnelEvents, TunnelListener } from './runtime/platform.ts';
 import { createIpPolicy } from './upstream/ip-policy.ts';
 import { loadUpstreamTrust } from './upstream/trust.ts';
+import { VERSION } from './version.ts';
 
-/** How often the certificate files are polled, on top of watching their directory. */
-export const CERTIFICATE_POLL_MS = 10_000;
-/** Pause before a failed reload is tried again (the second file of a pair may still be on its way). */
+/** How often watched files are polled, on top of watching their directories. */
+export const FILE_POLL_MS = 10_000;
+/** Pause before a failed certificate reload is tried again (the second file of a pair may be on its way). */
 const RELOAD_RETRY_MS = 1_000;
 
 export interface RunningProxy {
   readonly listener: TunnelListener;
-  readonly config: ProxyConfig;
+  readonly admin: HttpListener | undefined;
+  /** The configuration in force (it changes on reload). */
+  config(): ProxyConfig;
+  /** Re-reads the configuration; on any error the running one stays. `trigger` is logged. */
+  reloadConfig(trigger: string): Promise<void>;
   /** Stops accepting, waits for in-flight requests up to `shutdown_timeout`, closes the rest. */
   shutdown(reason: string): Promise<void>;
 }
 
-export async function startProxy(platform: Platform, sources: readonly ConfigSource[]): Promise<RunningProxy> {
-  const config = await loadConfig(sources);
-  const logger = createLogger(config.logLevel);
-  const state = await buildState(config, platform);
-  const keyPair = await readKeyPair(platform, config);
+interface ServedCertificate {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** Fields for the log line. */
+  readonly summary: Record<string, unknown>;
+}
 
-  for (const route of config.routes) {
-    logger.info('route configured', {
-      route: route.key,
-      host: publicHostname(route.key, config.tunnelDomain),
-      upstream: route.upstream.origin,
-    });
-  }
-  if (config.upstream.disableIpValidation) {
+export async function startProxy(platform: Platform, sources: readonly ConfigSource[]): Promise<RunningProxy> {
+  const initial = await loadConfig(sources);
+  let logger = createLogger(initial.logLevel);
+  let state = await buildState(initial, platform);
+  const keyPair = await readKeyPair(platform, initial);
+  let certificate = await describeCertificate(keyPair);
+  let accepting = false;
+  let shuttingDown: Promise<void> | undefined;
+
+  for (const route of initial.routes) logRoute(logger, route.key, route.upstream.origin, initial.tunnelDomain);
+  if (initial.upstream.disableIpValidation) {
     logger.warn('upstream IP validation is disabled: any address an upstream resolves to is allowed');
   }
 
+  // The metrics read the app's in-flight count at scrape time; the app records into the metrics.
+  const metrics: ProxyMetrics = new ProxyMetrics(
+    { version: VERSION, runtime: platform.runtime, runtimeVersion: platform.runtimeVersion },
+    () => app.inFlight(),
+  );
   const app = createProxyApp({
     state: () => state,
     resolveHost: platform.resolveHost,
     upstreamFetch: platform.upstreamFetch,
-    logger,
+    logger: () => logger,
+    metrics,
   });
+
   const listener = await platform.listenTunnel({
-    listen: config.listenAddr,
+    listen: initial.listenAddr,
     keyPair,
     handler: app.fetch,
-    events: tunnelEventLog(logger),
+    events: tunnelEvents(() => logger, metrics),
   });
+  accepting = true;
   logger.info('listening', {
     addr: `${listener.address.host}:${listener.address.port}`,
     runtime: platform.runtime,
     runtime_version: platform.runtimeVersion,
+    version: VERSION,
   });
-  await logCertificate(logger, 'certificate loaded', keyPair);
+  setCertificate(certificate, 'certificate loaded');
 
-  const certificateWatch = platform.watchFiles([config.tls.certFile, config.tls.keyFile], CERTIFICATE_POLL_MS, () => {
-    void reloadCertificate(platform, config, listener, logger);
-  });
+  const notReadyReason = (): string | undefined => {
+    if (shuttingDown) return 'shutting down';
+    if (!accepting) return 'the tunnel listener is not accepting';
+    const now = Date.now();
+    if (certificate.notAfter.getTime() <= now) return `the certificate expired at ${certificate.notAfter.toISOString()}`;
+    if (certificate.notBefore.getTime() > now) return `the certificate is not valid before ${certificate.notBefore.toISOString()}`;
+    return undefined;
+  };
+  const admin = initial.adminAddr
+    ? await platform.listenHttp(initial.adminAddr, createAdminApp({ notReadyReason, renderMetrics: () => metrics.registry.render() }).fetch)
+    : undefined;
+  if (admin) logger.info('admin listening', { addr: `${admin.address.host}:${admin.address.port}` });
 
-  let shuttingDown: Promise<void> | undefined;
+  function setCertificate(next: ServedCertificate, msg: string): void {
+    certificate = next;
+    metrics.certificateNotAfter.set(Math.floor(next.notAfter.getTime() / 1000));
+    logger.info(msg, next.summary);
+  }
+
+  /** Loads both files again and serves them on new handshakes; on any error the old pair stays. */
+  async function reloadCertificate(): Promise<void> {
+    const { tls } = state.config;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const pair = await readKeyPair(platform, state.config);
+        const described = await describeCertificate(pair);
+        listener.setKeyPair(pair);
+        setCertificate(described, 'certificate reloaded');
+        return;
+      } catch (error) {
+        // A pair is often replaced as two renames: a mismatch is tried once more before it is reported.
+        if (attempt < 2) {
+          await new Promise((resolve) => setTimeout(resolve, RELOAD_RETRY_MS));
+          continue;
+        }
+        logger.error('certificate reload failed; still serving the previous certificate', {
+          cert_file: tls.certFile,
+          key_file: tls.keyFile,
+          error,
+        });
+        return;
+      }
+    }
+  }
+
+  let certificateWatch: FileWatch = watchCertificate();
+  function watchCertificate(): FileWatch {
+    const { tls } = state.config;
+    return platform.watchFiles([tls.certFile, tls.keyFile], FILE_POLL_MS, () => void reloadCertificate());
+  }
+
+  let reloading = Promise.resolve();
+  function reloadConfig(trigger: string): Promise<void> {
+    // One reload at a time, in order: a burst of file events must not interleave two swaps.
+    reloading = reloading.then(() => applyConfig(trigger));
+    return reloading;
+  }
+
+  async function applyConfig(trigger: string): Promise<void> {
+    const before = state.config;
+    let next: ProxyState;
+    try {
+      next = await buildState(await loadConfig(sources), platform);
+    } catch (error) {
+      metrics.configReloads.inc({ outcome: 'failure' });
+      logger.error('config reload failed', {
+        trigger,
+        error: error instanceof ConfigError ? error.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ') || error.message : error,
+        keeping: 'the running configuration',
+      });
+      return;
+    }
+    const diff = diffConfig(before, next.config);
+    if (isEmptyDiff(diff)) {
+      logger.debug('config unchanged', { trigger });
+      return;
+    }
+    state = next;
+    if (diff.settingsChanged.includes('log_level')) logger = createLogger(next.config.logLevel);
+    metrics.configReloads.inc({ outcome: 'success' });
+    logger.info('config reloaded', {
+      trigger,
+      routes_added: diff.routesAdded,
+      routes_removed: diff.routesRemoved,
+      routes_changed: diff.routesChanged,
+      settings_changed: diff.settingsChanged,
+    });
+    for (const key of [...diff.routesAdded, ...diff.routesChanged]) {
+      const route = next.config.routes.find((candidate) => candidate.key === key)!;
+      logRoute(logger, route.key, route.upstream.origin, next.config.tunnelDomain);
+    }
+    if (diff.restartRequired.length > 0) {
+      logger.warn('config change needs a restart to take effect', { fields: diff.restartRequired });
+    }
+    if (diff.settingsChanged.includes('tls')) {
+      certificateWatch.close();
+      certificateWatch = watchCertificate();
+      await reloadCertificate();
+    }
+  }
+
+  const configWatch = initial.sourcePath
+    ? platform.watchFiles([initial.sourcePath], FILE_POLL_MS, () => void reloadConfig('file changed'))
+    : undefined;
+
   const shutdown = (reason: string): Promise<void> => {
     shuttingDown ??= (async () => {
-      logger.info('shutting down', { reason, timeout: formatDuration(config.shutdownTimeoutMs), in_flight: app.inFlight() });
+      const timeoutMs = state.config.shutdownTimeoutMs;
+      logger.info('shutting down', { reason, timeout: formatDuration(timeoutMs), in_flight: app.inFlight() });
       certificateWatch.close();
+      configWatch?.close();
       await listener.stopAccepting();
-      const drained = await waitUntil(() => app.inFlight() === 0, config.shutdownTimeoutMs);
+      accepting = false;
+      const drained = await waitUntil(() => app.inFlight() === 0, timeoutMs);
       if (!drained) logger.warn('shutdown timeout reached; closing open streams', { in_flight: app.inFlight() });
       listener.closeAll();
+      await admin?.close();
       logger.info('shutdown complete');
     })();
     return shuttingDown;
   };
 
-  return { listener, config, shutdown };
+  return { listener, admin, config: () => state.config, reloadConfig, shutdown };
 }
 
 async function buildState(config: ProxyConfig, platform: Platform): Promise<ProxyState> {
@@ -93,65 +220,41 @@ async function buildState(config: ProxyConfig, platform: Platform): Promise<Prox
 }
 
 async function readKeyPair(platform: Platform, config: ProxyConfig): Promise<KeyPair> {
-  const [certPem, keyPem] = await Promise.all([
-    platform.readTextFile(config.tls.certFile),
-    platform.readTextFile(config.tls.keyFile),
-  ]);
+  const [certPem, keyPem] = await Promise.all([platform.readTextFile(config.tls.certFile), platform.readTextFile(config.tls.keyFile)]);
   return { certPem, keyPem };
 }
 
-/**
- * Loads both files again and serves them on new handshakes; on any error the old pair stays. A pair is
- * often replaced as two renames, so a mismatch is tried once more before it is reported.
- */
-async function reloadCertificate(platform: Platform, config: ProxyConfig, listener: TunnelListener, logger: Logger): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const pair = await readKeyPair(platform, config);
-      listener.setKeyPair(pair);
-      await logCertificate(logger, 'certificate reloaded', pair);
-      return;
-    } catch (error) {
-      if (attempt < 2) {
-        await new Promise((resolve) => setTimeout(resolve, RELOAD_RETRY_MS));
-        continue;
-      }
-      logger.error('certificate reload failed; still serving the previous certificate', {
-        cert_file: config.tls.certFile,
-        key_file: config.tls.keyFile,
-        error,
-      });
-      return;
-    }
-  }
-}
-
-async function logCertificate(logger: Logger, msg: string, pair: KeyPair): Promise<void> {
-  try {
-    const summary = await summariseCertificate(pair.certPem, 'tls.cert_file');
-    logger.info(msg, {
-      not_after: summary.notAfter.toISOString(),
-      dns_names: summary.dnsNames,
-      sha256: summary.fingerprintSha256,
-    });
-  } catch (error) {
-    logger.info(msg, { summary_error: error });
-  }
-}
-
-function publicHostname(key: string, tunnelDomain: string | undefined): string {
-  return key.includes('.') || !tunnelDomain ? key : `${key}.${tunnelDomain}`;
-}
-
-function tunnelEventLog(logger: Logger): TunnelEvents {
+async function describeCertificate(pair: KeyPair): Promise<ServedCertificate> {
+  const summary = await summariseCertificate(pair.certPem, 'tls.cert_file');
   return {
-    connectionOpened: (info) => logger.debug('tunnel connection opened', { conn: info.id, remote: info.remoteAddress }),
+    notBefore: summary.notBefore,
+    notAfter: summary.notAfter,
+    summary: { not_after: summary.notAfter.toISOString(), dns_names: summary.dnsNames, sha256: summary.fingerprintSha256 },
+  };
+}
+
+function logRoute(logger: Logger, key: string, upstream: string, tunnelDomain: string | undefined): void {
+  const host = key.includes('.') || !tunnelDomain ? key : `${key}.${tunnelDomain}`;
+  logger.info('route configured', { route: key, host, upstream });
+}
+
+function tunnelEvents(logger: () => Logger, metrics: ProxyMetrics): TunnelEvents {
+  return {
+    connectionOpened: (info) => {
+      metrics.connectionOpened();
+      logger().debug('tunnel connection opened', { conn: info.id, remote: info.remoteAddress });
+    },
     handshakeCompleted: (info) =>
-      logger.debug('tls handshake completed', { conn: info.id, sni: info.serverName, alpn: info.alpn, tls: info.tlsVersion }),
-    handshakeFailed: (info) =>
-      logger.warn('tls handshake failed', { conn: info.id, remote: info.remoteAddress, sni: info.serverName, reason: info.reason }),
-    protocolViolation: (info) => logger.warn('tunnel protocol violation', { conn: info.id, remote: info.remoteAddress, reason: info.reason }),
-    connectionClosed: (info) => logger.debug('tunnel connection closed', { conn: info.id, bytes_in: info.bytesIn, bytes_out: info.bytesOut }),
+      logger().debug('tls handshake completed', { conn: info.id, sni: info.serverName, alpn: info.alpn, tls: info.tlsVersion }),
+    handshakeFailed: (info) => {
+      metrics.handshakeFailures.inc({ reason: info.reason });
+      logger().warn('tls handshake failed', { conn: info.id, remote: info.remoteAddress, sni: info.serverName, reason: info.reason });
+    },
+    protocolViolation: (info) => logger().warn('tunnel protocol violation', { conn: info.id, remote: info.remoteAddress, reason: info.reason }),
+    connectionClosed: (info) => {
+      metrics.connectionClosed();
+      logger().debug('tunnel connection closed', { conn: info.id, bytes_in: info.bytesIn, bytes_out: info.bytesOut });
+    },
   };
 }
 

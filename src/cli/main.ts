@@ -111,6 +111,7 @@ async function serve(argv: readonly string[], platform: Platform, io: CliIo): Pr
   return new Promise<number>((resolve) => {
     let signals = 0;
     platform.onSignals({
+      hup: () => void proxy.reloadConfig('SIGHUP'),
       terminate: (signal) => {
         signals++;
         if (signals > 1) {

@@ -6,9 +6,10 @@
 import { Hono } from 'hono';
 import type { ProxyConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { ProxyMetrics, UpstreamFailureKind } from '../observability/proxy-metrics.ts';
 import { RouteTable, normalizeHost } from '../routing/route-table.ts';
 import type { ConnectionInfo, ResolveHost, UpstreamFetch, UpstreamTrust } from '../runtime/platform.ts';
-import { UpstreamError } from '../upstream/errors.ts';
+import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
 import type { IpPolicy } from '../upstream/ip-policy.ts';
 import { resolveUpstreamAddress } from '../upstream/resolve.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
@@ -27,7 +28,8 @@ export interface ProxyAppOptions {
   readonly state: () => ProxyState;
   readonly resolveHost: ResolveHost;
   readonly upstreamFetch: UpstreamFetch;
-  readonly logger: Logger;
+  readonly logger: () => Logger;
+  readonly metrics: ProxyMetrics;
 }
 
 export interface ProxyApp {
@@ -44,7 +46,7 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 type Env = { Bindings: { connection: ConnectionInfo } };
 
 export function createProxyApp(options: ProxyAppOptions): ProxyApp {
-  const { logger } = options;
+  const { metrics } = options;
   let inFlight = 0;
   const app = new Hono<Env>();
 
@@ -56,7 +58,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     const url = new URL(request.url);
     const publicHost = url.host;
     const hostname = normalizeHost(publicHost);
-    const log = logger.with({ conn: connection.id });
+    const log = options.logger().with({ conn: connection.id });
 
     const conflictingHost = request.headers.get('host');
     if (hostname === undefined || (conflictingHost !== null && normalizeHost(conflictingHost) !== hostname)) {
@@ -67,6 +69,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     const route = state.routes.lookup(hostname);
     if (!route) {
       log.warn('no route for host', { host: hostname, sni: connection.serverName, method: request.method });
+      metrics.upstreamErrors.inc({ kind: 'no_route' });
       return plain(502, `no route configured for host ${hostname}\n`);
     }
 
@@ -82,12 +85,17 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     let bytesUp: () => number = () => 0;
     const finish = (status: number, how: StreamEnd | 'refused', bytesDown: number, error?: unknown): void => {
       inFlight--;
+      const durationMs = performance.now() - started;
+      metrics.requestCompleted({ route: route.key, method: request.method, status, durationMs, bytesIn: bytesUp(), bytesOut: bytesDown });
+      if (how === 'error' || how === 'refused') {
+        metrics.upstreamErrors.inc({ kind: error instanceof UpstreamError ? failureKind(error.kind) : 'protocol' });
+      }
       log.info('request completed', {
         route: route.key,
         method: request.method,
         status,
         outcome: how,
-        duration_ms: Math.round(performance.now() - started),
+        duration_ms: Math.round(durationMs),
         bytes_in: bytesUp(),
         bytes_out: bytesDown,
         error: how === 'error' || how === 'refused' ? describe(error) : undefined,
@@ -172,6 +180,17 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     fetch: async (request, connection) => app.fetch(request, { connection }),
     inFlight: () => inFlight,
   };
+}
+
+function failureKind(kind: UpstreamErrorKind): UpstreamFailureKind {
+  switch (kind) {
+    case 'ip_policy':
+      return 'ip_validation';
+    case 'connect_timeout':
+      return 'timeout';
+    default:
+      return kind;
+  }
 }
 
 function plain(status: number, text: string): Response {

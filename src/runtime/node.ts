@@ -1,6 +1,7 @@
 /** The Node.js adapter. */
 import { rootCertificates } from 'node:tls';
 import { exit, onSignals, readTextFile, resolveHost, watchFiles } from './node-host.ts';
+import { listenHttpNode } from './node-http.ts';
 import { listenTunnelNode } from './node-tunnel.ts';
 import { upstreamFetchNode } from './node-upstream.ts';
 import type { Platform } from './platform.ts';
@@ -15,6 +16,7 @@ export function createNodePlatform(): Platform {
     resolveHost,
     upstreamFetch: upstreamFetchNode,
     listenTunnel: listenTunnelNode,
+    listenHttp: listenHttpNode,
     rootCertificates: () => rootCertificates,
     onSignals,
     exit,

@@ -88,6 +88,12 @@ export type UpstreamFetch = (request: UpstreamRequest) => Promise<Response>;
 /** Name resolution: every A and AAAA address of `host` (getaddrinfo semantics, so /etc/hosts counts). */
 export type ResolveHost = (host: string) => Promise<string[]>;
 
+/** A plain HTTP server for a web-standard handler (the admin listener). */
+export interface HttpListener {
+  readonly address: { readonly host: string; readonly port: number };
+  close(): Promise<void>;
+}
+
 export interface FileWatch {
   close(): void;
 }
@@ -105,6 +111,7 @@ export interface Platform {
   /** The runtime's built-in root CAs (PEM), used when the OS has no CA bundle. */
   rootCertificates(): readonly string[];
   listenTunnel(options: TunnelListenerOptions): Promise<TunnelListener>;
+  listenHttp(listen: ListenAddress, handler: (request: Request) => Response | Promise<Response>): Promise<HttpListener>;
   /** Registers a handler for SIGTERM and SIGINT (and SIGHUP when `hup` is given). */
   onSignals(handlers: { terminate: (signal: string) => void; hup?: () => void }): void;
   exit(code: number): never;

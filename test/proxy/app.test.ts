@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import type { ProxyConfig } from '../../src/config/types.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createProxyApp, type ProxyState } from '../../src/proxy/app.ts';
+import { ProxyMetrics } from '../../src/observability/proxy-metrics.ts';
 import { RouteTable } from '../../src/routing/route-table.ts';
 import type { ConnectionInfo, UpstreamFetch, UpstreamRequest } from '../../src/runtime/platform.ts';
 import { UpstreamError } from '../../src/upstream/errors.ts';
@@ -28,6 +29,8 @@ function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]>
     trust: { caPem: undefined, includeSystemCas: false },
   };
   const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+  const metrics = new ProxyMetrics({ version: 'test', runtime: 'node', runtimeVersion: process.versions.node }, () => app.inFlight());
   const app = createProxyApp({
     state: () => state,
     resolveHost: async (host) => {
@@ -36,9 +39,10 @@ function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]>
       return found;
     },
     upstreamFetch,
-    logger: createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, unknown>)),
+    logger: () => logger,
+    metrics,
   });
-  return { app, lines };
+  return { app, lines, metrics };
 }
 
 const request = (path = '/mcp', init: RequestInit = {}, host = 'echo.t.example'): Request => new Request(`https://${host}${path}`, init);
@@ -181,5 +185,24 @@ describe('proxy app', () => {
     const { app } = setup(async () => new Response('x'));
     const response = await app.fetch(request('/', { headers: { host: 'other.t.example' } }), connection);
     assert.equal(response.status, 400);
+  });
+});
+
+describe('proxy app metrics', () => {
+  it('counts requests by route, method and status, bytes each way, and upstream errors by kind', async () => {
+    const { app, metrics } = setup(async (upstream) => {
+      await new Response(upstream.body).text();
+      return new Response('hello', { status: 200 });
+    });
+    await (await app.fetch(request('/mcp', { method: 'POST', body: 'abcd' }), connection)).text();
+    await (await app.fetch(request('/', {}, 'nope.t.example'), connection)).text();
+    assert.equal(metrics.requests.value({ route: 'echo', method: 'POST', status: '200' }), 1);
+    assert.equal(metrics.bytesReceived.value({ route: 'echo' }), 4);
+    assert.equal(metrics.bytesSent.value({ route: 'echo' }), 5);
+    assert.equal(metrics.upstreamErrors.value({ kind: 'no_route' }), 1);
+    const text = metrics.registry.render();
+    assert.match(text, /^mcp_proxy_requests_total\{route="echo",method="POST",status="200"\} 1$/m);
+    assert.match(text, /^mcp_proxy_request_duration_seconds_count\{route="echo"\} 1$/m);
+    assert.match(text, /^mcp_proxy_open_streams 0$/m);
   });
 });
