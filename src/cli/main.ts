@@ -30,6 +30,8 @@ const USAGE = `Usage:
   mcp-proxy [-config PATH] [-tunnel-domain DOMAIN]   serve the tunnel listener
   mcp-proxy check [-config PATH] [--ca CA.pem] [--json]
                                                      verify config, certificates and upstreams
+  mcp-proxy probe --ca CA.pem [-config PATH] [--route NAME] [--bridge PORT]
+                                                     play the backend: verify each route end to end
   mcp-proxy demo [--once]                            run a self-contained demo on loopback
   mcp-proxy setup init|renew-cert [flags]            provision credentials (also: invoked as "setup")
   mcp-proxy version                                  print the version
@@ -59,6 +61,8 @@ export async function main(argv: readonly string[], invokedAs: string, platform:
       return (await import('./demo.ts')).runDemo(rest, platform, io);
     case 'check':
       return (await import('./check.ts')).runCheckCli(rest, platform, io);
+    case 'probe':
+      return (await import('./probe.ts')).runProbeCli(rest, platform, io);
     case 'version':
       io.stdout(`mcp-proxy ${VERSION} (${platform.runtime} ${platform.runtimeVersion})\n`);
       return EXIT_OK;
