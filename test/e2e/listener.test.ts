@@ -104,7 +104,7 @@ for (const runtime of selectedRuntimes()) {
         const [status] = (await once(openssl, 'exit')) as [number | null];
         assert.notEqual(status, 0, 'openssl refused the certificate');
         assert.match(stderr, /verify error|unable to get local issuer/i);
-        const line = await proxy.waitForLog((entry) => entry.msg === 'tls handshake failed' && /unknown ca/i.test(String(entry.reason)));
+        const line = await proxy.waitForLog((entry) => entry.msg === 'tls handshake failed' && /unknown.ca/i.test(String(entry.reason)));
         assert.equal(line.sni, `api.${TEST_DOMAIN}`);
       } finally {
         await bridge.close();
