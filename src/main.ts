@@ -17,7 +17,9 @@ async function loadPlatform(): Promise<Platform> {
 const platform = await loadPlatform();
 const argv = typeof Deno !== 'undefined' ? Deno.args : process.argv.slice(2);
 // The name we were started as decides between `mcp-proxy` and `setup` (a link or copy named setup).
-const invokedAs = typeof Deno !== 'undefined' ? Deno.execPath() : (process.argv[1] ?? process.argv0);
+// A compiled Bun binary reports its embedded entry as argv[1] and the name it was invoked by as argv0.
+const compiled = process.argv[1]?.startsWith('/$bunfs/') ?? false;
+const invokedAs = typeof Deno !== 'undefined' ? Deno.execPath() : compiled ? process.argv0 : (process.argv[1] ?? process.argv0);
 const code = await main(argv, invokedAs, platform, {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
