@@ -1,6 +1,6 @@
 // Compiles the single binary for this platform: `bun build --compile`, no download needed.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 
 mkdirSync('dist', { recursive: true });
 const result = spawnSync(
@@ -8,4 +8,7 @@ const result = spawnSync(
   ['build', 'src/main.ts', '--compile', '--minify', '--outfile', 'dist/mcp-proxy'],
   { stdio: ['ignore', 'inherit', 'inherit'] },
 );
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+// Invoked under the name `setup`, the binary is the setup component (the Compose file's /setup).
+rmSync('dist/setup', { force: true });
+symlinkSync('mcp-proxy', 'dist/setup');
