@@ -5,6 +5,7 @@
  */
 import { summariseCertificate } from './certs/inspect_certificate.ts';
 import { createAdminApp } from './admin/app.ts';
+import { notReadyReason, type ReadinessFacts } from './admin/readiness.ts';
 import { diffConfig, isEmptyDiff } from './config/diff.ts';
 import { formatDuration } from './config/duration.ts';
 import { ConfigError } from './config/errors.ts';
@@ -49,7 +50,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
   let state = await buildState(initial, platform);
   const keyPair = await readKeyPair(platform, initial);
   let certificate = await describeCertificate(keyPair);
-  let accepting = false;
+  let phase: ReadinessFacts['phase'] = 'starting';
   let shuttingDown: Promise<void> | undefined;
 
   for (const route of initial.routes) logRoute(logger, route.key, route.upstream.origin, initial.tunnelDomain);
@@ -70,13 +71,20 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     metrics,
   });
 
+  // The admin listener comes up first, so that /readyz says "starting" until the tunnel listener accepts.
+  const readiness = (): string | undefined => notReadyReason({ phase, certificate, now: new Date() });
+  const admin = initial.adminAddr
+    ? await platform.listenHttp(initial.adminAddr, createAdminApp({ notReadyReason: readiness, renderMetrics: () => metrics.registry.render() }).fetch)
+    : undefined;
+  if (admin) logger.info('admin listening', { addr: `${admin.address.host}:${admin.address.port}` });
+
   const listener = await platform.listenTunnel({
     listen: initial.listenAddr,
     keyPair,
     handler: app.fetch,
     events: tunnelEvents(() => logger, metrics),
   });
-  accepting = true;
+  phase = 'serving';
   logger.info('listening', {
     addr: `${listener.address.host}:${listener.address.port}`,
     runtime: platform.runtime,
@@ -84,19 +92,6 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     version: VERSION,
   });
   setCertificate(certificate, 'certificate loaded');
-
-  const notReadyReason = (): string | undefined => {
-    if (shuttingDown) return 'shutting down';
-    if (!accepting) return 'the tunnel listener is not accepting';
-    const now = Date.now();
-    if (certificate.notAfter.getTime() <= now) return `the certificate expired at ${certificate.notAfter.toISOString()}`;
-    if (certificate.notBefore.getTime() > now) return `the certificate is not valid before ${certificate.notBefore.toISOString()}`;
-    return undefined;
-  };
-  const admin = initial.adminAddr
-    ? await platform.listenHttp(initial.adminAddr, createAdminApp({ notReadyReason, renderMetrics: () => metrics.registry.render() }).fetch)
-    : undefined;
-  if (admin) logger.info('admin listening', { addr: `${admin.address.host}:${admin.address.port}` });
 
   function setCertificate(next: ServedCertificate, msg: string): void {
     certificate = next;
@@ -192,12 +187,12 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
 
   const shutdown = (reason: string): Promise<void> => {
     shuttingDown ??= (async () => {
+      phase = 'shutting down';
       const timeoutMs = state.config.shutdownTimeoutMs;
       logger.info('shutting down', { reason, timeout: formatDuration(timeoutMs), in_flight: app.inFlight() });
       certificateWatch.close();
       configWatch?.close();
       await listener.stopAccepting();
-      accepting = false;
       const drained = await waitUntil(() => app.inFlight() === 0, timeoutMs);
       if (!drained) logger.warn('shutdown timeout reached; closing open streams', { in_flight: app.inFlight() });
       listener.closeAll();
