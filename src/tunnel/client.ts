@@ -25,10 +25,21 @@ export interface TunnelClientOptions {
   readonly serverName?: string;
   /** Extra TLS client options (e.g. `maxVersion`), for tests of the handshake. */
   readonly tls?: Omit<tls.ConnectionOptions, 'socket' | 'servername' | 'ca' | 'ALPNProtocols'>;
+  /**
+   * HTTP/1.1 only: the most tunnel connections open at once per hostname (default 64). Requests beyond
+   * it wait for a free connection, so a benchmark can hold exactly this many tunnels under load.
+   */
+  readonly maxConnections?: number;
 }
 
 export interface TunnelClient {
   readonly fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  /**
+   * The HTTP/1.1 keep-alive pool whose sockets are tunnels, for callers that drive `node:http` themselves
+   * (the benchmark, which must not charge the Request/Response conversion of `fetch` to the tunnel path).
+   * Use it with `http.request({ agent, host: <route hostname>, servername: <route hostname>, … })`.
+   */
+  readonly agent: http.Agent;
   /** Opens one raw TLS-in-WebSocket connection (no HTTP), for handshake-level tests. */
   connect(hostname: string, alpn?: readonly string[]): Promise<tls.TLSSocket>;
   close(): void;
@@ -59,7 +70,11 @@ export function createTunnelClient(options: TunnelClientOptions): TunnelClient {
     return socket;
   };
 
-  const agent = new TunnelAgent((hostname) => openTls(hostname, ['http/1.1']));
+  const maxConnections = options.maxConnections ?? 64;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new RangeError(`maxConnections must be a whole number of at least 1, got ${maxConnections}; leave it out for the default of 64`);
+  }
+  const agent = new TunnelAgent((hostname) => openTls(hostname, ['http/1.1']), maxConnections);
   const sessions = new Map<string, http2.ClientHttp2Session>();
 
   const h2Session = (url: URL): http2.ClientHttp2Session => {
@@ -79,6 +94,7 @@ export function createTunnelClient(options: TunnelClientOptions): TunnelClient {
 
   return {
     fetch: fetchThroughTunnel,
+    agent,
     connect: (hostname, alpn = [protocol]) =>
       new Promise((resolve, reject) => {
         const socket = openTls(hostname, alpn);
@@ -97,8 +113,8 @@ export function createTunnelClient(options: TunnelClientOptions): TunnelClient {
 class TunnelAgent extends http.Agent {
   readonly #open: (hostname: string) => tls.TLSSocket;
 
-  constructor(open: (hostname: string) => tls.TLSSocket) {
-    super({ keepAlive: true, maxSockets: 64 });
+  constructor(open: (hostname: string) => tls.TLSSocket, maxSockets: number) {
+    super({ keepAlive: true, maxSockets });
     this.#open = open;
   }
 
