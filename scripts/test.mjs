@@ -27,6 +27,9 @@ if (spawnSync('openssl', ['version']).status !== 0) {
   run('apt-get', ['install', '-y', '--no-install-recommends', 'openssl']);
 }
 
+// Types first: a type error fails the run before any test starts.
+run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.']);
+
 // The end-to-end suites also run the compiled binary.
 run(process.execPath, ['scripts/build-binary.mjs']);
 
