@@ -1,0 +1,178 @@
+/**
+ * The upstream client on Deno: Deno's Node-compatible http/https modules, not `fetch`. Deno's fetch cannot
+ * be pointed at a checked address while verifying the certificate against the route's host name (its
+ * `proxy: { transport: 'tcp' }` sends absolute-form request targets and fails for https), adds
+ * `accept`, `accept-language`, `user-agent` and `accept-encoding` headers when the client sent none and
+ * then decompresses, and treats `caCerts` as extra roots next to its built-in store. node:https on Deno
+ * takes `ca` as the whole trust store, as on Node, which is what `request.trust.caPem` means.
+ *
+ * The connection goes to `request.address`; the URL's host name is only the TLS server name, the name the
+ * certificate is checked against, and the default `Host`.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
+import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
+import type { UpstreamFetch, UpstreamRequest } from './platform.ts';
+
+// Keep-alive pools keyed (by the agent) on address, port, server name and CA: a pooled connection always
+// goes to an address that was checked when it was opened. No cap: each open stream holds one connection.
+const agents = {
+  http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
+  https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+};
+
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+export const upstreamFetchDeno: UpstreamFetch = (request) =>
+  new Promise<Response>((resolve, reject) => {
+    const secure = request.url.protocol === 'https:';
+    const hostname = request.url.hostname.replace(/^\[|\]$/g, '');
+    const headers: http.OutgoingHttpHeaders = { host: request.url.host };
+    request.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    // Without a length the body goes chunked whatever the method (Node would send a GET body unframed).
+    if (request.body !== null && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+    const options: https.RequestOptions = {
+      agent: secure ? agents.https : agents.http,
+      host: request.address,
+      port: Number(request.url.port) || (secure ? 443 : 80),
+      method: request.method,
+      path: request.url.pathname + request.url.search,
+      headers,
+      setHost: false,
+      signal: request.signal,
+    };
+    if (secure) {
+      options.servername = isIP(hostname) ? undefined : hostname;
+      options.ca = request.trust.caPem;
+      // Verify against the route's host, not the address dialled.
+      options.checkServerIdentity = (_host, cert) => checkServerIdentity(hostname, cert);
+    }
+    const outgoing = (secure ? https : http).request(options);
+    // Deno's node:http resends a request once when a reused keep-alive connection closes before the
+    // response starts (denoland/deno#36786), POSTs included. A proxy must never replay a request: its
+    // retry path checks this flag and stands down (test/runtime/deno-upstream.test.ts holds it to that).
+    (outgoing as unknown as { _retrying: boolean })._retrying = true;
+    let settled = false;
+
+    outgoing.on('socket', (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => outgoing.destroy(new UpstreamError('connect_timeout', `connect to ${describeTarget(request)} timed out after ${request.connectTimeoutMs} ms`)),
+        request.connectTimeoutMs,
+      );
+      socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
+    outgoing.on('response', (incoming) => {
+      settled = true;
+      const responseHeaders = new Headers();
+      const raw = incoming.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
+      const status = incoming.statusCode ?? 502;
+      const empty = NULL_BODY_STATUSES.has(status) || request.method === 'HEAD';
+      if (empty) incoming.resume();
+      resolve(
+        new Response(empty ? null : bodyStream(incoming, request), {
+          status,
+          statusText: incoming.statusMessage ?? '',
+          headers: responseHeaders,
+        }),
+      );
+    });
+    outgoing.on('error', (error: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(classify(error, request));
+    });
+
+    if (request.body === null) outgoing.end();
+    else void sendBody(request.body, outgoing);
+  });
+
+/** The response body as it arrives, chunk by chunk, paused while the reader is not keeping up. */
+function bodyStream(incoming: http.IncomingMessage, request: UpstreamRequest): ReadableStream<Uint8Array> {
+  let done = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      incoming.on('data', (chunk: Uint8Array) => {
+        if (done) return;
+        controller.enqueue(chunk);
+        if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
+      });
+      incoming.once('end', () => {
+        if (done) return;
+        done = true;
+        controller.close();
+      });
+      // A body cut short (reset, abort) must fail, never end cleanly: truncation has to stay visible.
+      incoming.once('close', () => {
+        if (done) return;
+        done = true;
+        controller.error(
+          request.signal.aborted
+            ? request.signal.reason
+            : new UpstreamError('protocol', `${describeTarget(request)}: the connection closed before the response body ended`),
+        );
+      });
+      incoming.on('error', () => undefined);
+    },
+    pull() {
+      incoming.resume();
+    },
+    cancel() {
+      done = true;
+      incoming.destroy();
+    },
+  });
+}
+
+/** Streams the request body chunk by chunk; a client that breaks off its upload aborts the upstream request. */
+async function sendBody(body: ReadableStream<Uint8Array>, outgoing: http.ClientRequest): Promise<void> {
+  const reader = body.getReader();
+  const stopReading = (): void => void reader.cancel().catch(() => undefined);
+  outgoing.once('close', stopReading);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (outgoing.destroyed) return;
+      if (!outgoing.write(value)) {
+        await new Promise<void>((resolve) => {
+          const settle = (): void => {
+            outgoing.off('drain', settle);
+            outgoing.off('close', settle);
+            resolve();
+          };
+          outgoing.on('drain', settle);
+          outgoing.on('close', settle);
+        });
+      }
+    }
+    outgoing.off('close', stopReading);
+    outgoing.end();
+  } catch (error) {
+    outgoing.destroy(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+function describeTarget(request: UpstreamRequest): string {
+  return `${request.url.host} (${request.address})`;
+}
+
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_OSSL_)/;
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND']);
+
+function classify(error: Error, request: UpstreamRequest): UpstreamError | Error {
+  if (error instanceof UpstreamError) return error;
+  if (error.name === 'AbortError') return error;
+  const code = String((error as { code?: unknown }).code ?? '');
+  let kind: UpstreamErrorKind = 'protocol';
+  if (TLS_CODES.test(code) || /certificate|ssl|tls|handshake/i.test(error.message)) kind = 'tls';
+  else if (CONNECT_CODES.has(code)) kind = 'connect';
+  else if (code === 'ETIMEDOUT') kind = 'connect_timeout';
+  return new UpstreamError(kind, `${describeTarget(request)}: ${error.message}`, { cause: error });
+}
