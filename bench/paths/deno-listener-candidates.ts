@@ -14,12 +14,12 @@
  * - bridge:       src/runtime/deno-tunnel.ts: WebSocket frames read from a TCP listener → loopback →
  *                 Deno.serve with cert/key (same inner path as serve-ws, its own WebSocket framing);
  * - bridge-fetch: the same listener, the upstream reached with Deno's fetch instead of
- *                 src/runtime/deno-upstream.ts (shows what the upstream client costs; fetch is not usable,
- *                 see deno-upstream.ts).
+ *                 src/runtime/node-http-upstream.ts (shows what the upstream client costs; fetch is not usable,
+ *                 see node-http-upstream.ts).
  */
 import { deno, type DenoNamespace, type DenoTcpConn } from '../../src/runtime/deno-api.ts';
 import { listenTunnelDeno } from '../../src/runtime/deno-tunnel.ts';
-import { upstreamFetchDeno } from '../../src/runtime/deno-upstream.ts';
+import { upstreamFetchNodeHttp } from '../../src/runtime/node-http-upstream.ts';
 import type { InnerHandler, TunnelEvents, TunnelListenerOptions } from '../../src/runtime/platform.ts';
 
 interface TlsConn {
@@ -53,7 +53,7 @@ const forward: InnerHandler = (request) => {
   const url = new URL(request.url);
   const headers = new Headers(request.headers);
   headers.set('host', `127.0.0.1:${upstreamPortText}`);
-  return upstreamFetchDeno({
+  return upstreamFetchNodeHttp({
     method: request.method,
     url: new URL(url.pathname + url.search, upstreamOrigin),
     address: '127.0.0.1',

@@ -4,7 +4,7 @@
  * (c) nginx terminating TLS, in one run, driven by the same load generator as bench/tunnel-throughput.ts
  * (bench/lib/load-process.ts: node:http keep-alive, 16 connections, small JSON-RPC POSTs, closed loop).
  * Variants are interleaved round by round, the order rotating, and each row is the median of the rounds.
- * The candidates serve a minimal forwarding app (src/runtime/deno-upstream.ts to the upstream), not the
+ * The candidates serve a minimal forwarding app (src/runtime/node-http-upstream.ts to the upstream), not the
  * proxy, so the rows compare paths, not products. Each candidate runs with --allow-net=127.0.0.1 and
  * --allow-read of the certificate directory, nothing more (node-tunnel also needs the two environment
  * variables its ws package reads).

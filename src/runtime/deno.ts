@@ -1,13 +1,14 @@
 /**
  * The Deno adapter: Deno's native servers for the tunnel (deno-tunnel.ts) and the admin listener, and
- * its own upstream client (deno-upstream.ts). Files, name resolution and signals use the `node:` modules,
- * which Deno implements under the same permissions (deploy/deno/permissions.ts).
+ * the node:http upstream client it shares with Node (node-http-upstream.ts). Files, name resolution and
+ * signals use the `node:` modules, which Deno implements under the same permissions
+ * (deploy/deno/permissions.ts).
  */
 import { rootCertificates } from 'node:tls';
 import { deno } from './deno-api.ts';
 import { listenHttpDeno } from './deno-http.ts';
 import { listenTunnelDeno } from './deno-tunnel.ts';
-import { upstreamFetchDeno } from './deno-upstream.ts';
+import { upstreamFetchNodeHttp } from './node-http-upstream.ts';
 import { exit, onSignals, readTextFile, resolveHost, watchFiles } from './node-host.ts';
 import type { Platform } from './platform.ts';
 
@@ -19,7 +20,7 @@ export function createDenoPlatform(): Platform {
     readTextFile,
     watchFiles,
     resolveHost,
-    upstreamFetch: upstreamFetchDeno,
+    upstreamFetch: upstreamFetchNodeHttp,
     listenTunnel: listenTunnelDeno,
     listenHttp: listenHttpDeno,
     rootCertificates: () => rootCertificates,

@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { exit, onSignals, readTextFile, resolveHost, watchFiles } from './node-host.ts';
 import { listenHttpNode } from './node-http.ts';
 import { listenTunnelNode } from './node-tunnel.ts';
-import { upstreamFetchNode } from './node-upstream.ts';
+import { upstreamFetchNodeHttp } from './node-http-upstream.ts';
 import type { Platform } from './platform.ts';
 
 export function createNodePlatform(): Platform {
@@ -14,7 +14,7 @@ export function createNodePlatform(): Platform {
     readTextFile,
     watchFiles,
     resolveHost,
-    upstreamFetch: upstreamFetchNode,
+    upstreamFetch: upstreamFetchNodeHttp,
     listenTunnel: listenTunnelNode,
     listenHttp: listenHttpNode,
     rootCertificates: () => rootCertificates,

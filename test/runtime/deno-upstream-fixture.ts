@@ -1,5 +1,5 @@
 /**
- * Runs under Deno for test/runtime/deno-upstream.test.ts: performs `upstreamFetchDeno` requests on command
+ * Runs under Deno for test/runtime/deno-upstream.test.ts: performs `upstreamFetchNodeHttp` requests on command
  * and reports, one JSON object per line on stdout, each response head (`{"id","status","headers"}`), each
  * body chunk as it arrives (`{"id","chunk"}`), then `{"id","end":true}` or `{"id","bodyError"}`, or
  * `{"id","error"}` when the request failed. Commands on stdin, one JSON object per line:
@@ -9,7 +9,7 @@
  *
  * Usage: deno run --allow-net=127.0.0.1 test/runtime/deno-upstream-fixture.ts
  */
-import { upstreamFetchDeno } from '../../src/runtime/deno-upstream.ts';
+import { upstreamFetchNodeHttp } from '../../src/runtime/node-http-upstream.ts';
 
 interface FixtureDeno {
   readonly stdin: { readonly readable: ReadableStream<Uint8Array> };
@@ -55,7 +55,7 @@ async function run(command: FetchCommand): Promise<void> {
   }
   let response: Response;
   try {
-    response = await upstreamFetchDeno({
+    response = await upstreamFetchNodeHttp({
       method: command.method ?? 'GET',
       url: new URL(command.url),
       address: command.address,

@@ -1,5 +1,5 @@
 /**
- * The Deno upstream client (src/runtime/deno-upstream.ts), run in a Deno fixture with only
+ * The Deno upstream client (src/runtime/node-http-upstream.ts), run in a Deno fixture with only
  * --allow-net=127.0.0.1, against upstreams on Node: the checked address is dialled and the name never
  * resolved, Host and TLS verification follow the URL's host, nothing is added, decompressed, followed or
  * retried, bodies stream chunk by chunk, and each failure has its kind.

@@ -1,5 +1,7 @@
 /**
- * The upstream client on Deno: Deno's Node-compatible http/https modules, not `fetch`. Deno's fetch cannot
+ * The upstream client of the Node and Deno adapters, on the `node:http`/`node:https` modules (Deno
+ * implements them), not `fetch`. Node's fetch ignores a `Host` header and cannot dial an address other
+ * than the URL's. Deno's fetch cannot
  * be pointed at a checked address while verifying the certificate against the route's host name (its
  * `proxy: { transport: 'tcp' }` sends absolute-form request targets and fails for https), adds
  * `accept`, `accept-language`, `user-agent` and `accept-encoding` headers when the client sent none and
@@ -25,7 +27,7 @@ const agents = {
 
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
-export const upstreamFetchDeno: UpstreamFetch = (request) =>
+export const upstreamFetchNodeHttp: UpstreamFetch = (request) =>
   new Promise<Response>((resolve, reject) => {
     const secure = request.url.protocol === 'https:';
     const hostname = request.url.hostname.replace(/^\[|\]$/g, '');
