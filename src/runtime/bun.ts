@@ -1,14 +1,14 @@
 /**
  * The Bun adapter: Bun's native servers for the tunnel (bun-tunnel.ts) and its own upstream client
- * (bun-upstream.ts). Files, name resolution, signals and the admin listener use the `node:` modules,
- * which Bun implements natively.
+ * (bun-upstream.ts), Bun.serve for the admin listener (bun-http.ts). Files, name resolution and signals
+ * use the `node:` modules, which Bun implements natively.
  */
 import { rootCertificates } from 'node:tls';
 import { bun } from './bun-api.ts';
+import { listenHttpBun } from './bun-http.ts';
 import { listenTunnelBun } from './bun-tunnel.ts';
 import { upstreamFetchBun } from './bun-upstream.ts';
 import { exit, onSignals, readTextFile, resolveHost, watchFiles } from './node-host.ts';
-import { listenHttpNode } from './node-http.ts';
 import type { Platform } from './platform.ts';
 
 export function createBunPlatform(): Platform {
@@ -21,7 +21,7 @@ export function createBunPlatform(): Platform {
     resolveHost,
     upstreamFetch: upstreamFetchBun,
     listenTunnel: listenTunnelBun,
-    listenHttp: listenHttpNode,
+    listenHttp: listenHttpBun,
     rootCertificates: () => rootCertificates,
     onSignals,
     exit,
