@@ -1,14 +1,9 @@
-// Compiles the single binary for this platform: `bun build --compile`, no download needed.
-import { spawnSync } from 'node:child_process';
+// Compiles the single binary for this platform with the release flags (no download needed), and links
+// `dist/setup` to it: invoked under the name `setup`, the binary is the setup component.
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { buildBinary } from './release.mjs';
 
 mkdirSync('dist', { recursive: true });
-const result = spawnSync(
-  'node_modules/.bin/bun',
-  ['build', 'src/main.ts', '--compile', '--minify', '--outfile', 'dist/mcp-proxy'],
-  { stdio: ['ignore', 'inherit', 'inherit'] },
-);
-if (result.status !== 0) process.exit(result.status ?? 1);
-// Invoked under the name `setup`, the binary is the setup component (the Compose file's /setup).
+buildBinary('dist/mcp-proxy');
 rmSync('dist/setup', { force: true });
 symlinkSync('mcp-proxy', 'dist/setup');
