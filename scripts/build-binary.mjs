@@ -1,9 +1,11 @@
 // Compiles the single binary for this platform with the release flags (no download needed), and links
 // `dist/setup` to it: invoked under the name `setup`, the binary is the setup component.
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { buildBinary } from './release.mjs';
+import { buildBinary, buildBundle } from './release.mjs';
 
 mkdirSync('dist', { recursive: true });
 buildBinary('dist/mcp-proxy');
+// The release's single JavaScript file, which the end-to-end suites also run on Node and Deno.
+buildBundle('dist/mcp-proxy.mjs');
 rmSync('dist/setup', { force: true });
 symlinkSync('mcp-proxy', 'dist/setup');

@@ -86,7 +86,7 @@ for (const runtime of selectedRuntimes()) {
       const notAfter = after.get('mcp_proxy_certificate_not_after_timestamp_seconds')!;
       assert.ok(Math.abs(notAfter - (Date.now() / 1000 + 3600)) < 120, `not_after ${notAfter}`);
       const build = [...after.keys()].find((key) => key.startsWith('mcp_proxy_build_info'));
-      assert.match(build ?? '', new RegExp(`runtime="${runtime === 'binary' ? 'bun' : runtime}"`));
+      assert.match(build ?? '', new RegExp(`runtime="${runtime === 'binary' ? 'bun' : runtime.replace('-bundle', '')}"`));
     });
 
     it('shows open tunnel connections and streams while a stream is open', async () => {
