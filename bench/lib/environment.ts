@@ -58,9 +58,12 @@ function runtimeVersion(runtime: RuntimeName): string {
     case 'bun':
       return `bun ${run(join(ROOT, 'node_modules/.bin/bun'), ['--version'])}`;
     case 'deno':
+    case 'deno-bundle':
       return run(join(ROOT, 'node_modules/.bin/deno'), ['--version']);
     case 'binary':
       return run(BINARY, ['--version']);
+    case 'node-bundle':
+      return `${process.version} (OpenSSL ${process.versions.openssl})`;
   }
 }
 
