@@ -10,7 +10,8 @@
  *        [--variants direct,nginx,node-tunnel,ws-tls-h2,ws-tls-bridge,bridge,bridge-fetch,bridge-inline]
  *
  * Prints a Markdown table: rate, p50, p99, errors, CPU µs per request of the client, the server under test
- * (proxy or nginx) and the upstream, and the busy cores of other people's work on the machine meanwhile.
+ * (proxy or nginx) and the upstream, the busy cores of other people's work on the machine meanwhile, and
+ * the rate of the quiet rounds alone.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -63,6 +64,8 @@ for (const v of variants) {
   if (!ALL.includes(v)) throw new Error(`--variants: unknown "${v}"; choose from ${ALL.join(', ')}`);
 }
 const log = (text: string): void => void process.stderr.write(`${text}\n`);
+/** Below this many cores of other people's work, a round counts as quiet. */
+const QUIET_CORES = 0.25;
 const BUN = join(ROOT, 'node_modules/.bin/bun');
 
 const temp = mkdtempSync(join(tmpdir(), 'bun-listener-bench-'));
@@ -142,8 +145,10 @@ try {
     `${environment.versions.bun ?? "bun"}, ${environment.cpuModel}, ${environment.cores} cores, load average at start ${environment.loadAverageAtStart.join(' ')}.`,
     `Closed loop, ${connections} connections, medians of ${rounds} rounds × ${seconds} s.`,
     '',
-    '| variant | requests/s | p50 ms | p99 ms | errors | CPU µs/request client + server + upstream | other load (cores) | ÷ direct | ÷ nginx |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `Quiet rounds: those in which other people's work kept less than ${QUIET_CORES} cores busy; on a shared machine their rates are the comparable ones.`,
+    '',
+    '| variant | requests/s | p50 ms | p99 ms | errors | CPU µs/request client + server + upstream | other load (cores) | ÷ direct | ÷ nginx | requests/s in quiet rounds (n) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const variant of ids) {
     const mine = rows.filter((row) => row.variant === variant).map((row) => row.output);
@@ -153,7 +158,7 @@ try {
     lines.push(
       `| ${variant} | ${round(rate)} | ${median(mine.map((o) => o.measured.p50Ms)).toFixed(2)} | ${median(mine.map((o) => o.measured.p99Ms)).toFixed(2)} | ` +
         `${mine.reduce((sum, o) => sum + o.measured.errors, 0)} | ${cpu} | ${median(mine.map((o) => o.otherBusyCores)).toFixed(2)} | ` +
-        `${directRate ? (rate / directRate).toFixed(2) : '–'} | ${nginxRate ? (rate / nginxRate).toFixed(2) : '–'} |`,
+        `${directRate ? (rate / directRate).toFixed(2) : '–'} | ${nginxRate ? (rate / nginxRate).toFixed(2) : '–'} | ${quietText(mine)} |`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -162,6 +167,11 @@ try {
   process.exitCode = 1;
 } finally {
   await cleanUp();
+}
+
+function quietText(outputs: readonly MeasurementOutput[]): string {
+  const quiet = outputs.filter((o) => o.otherBusyCores < QUIET_CORES);
+  return quiet.length === 0 ? '–' : `${round(median(quiet.map((o) => o.measured.ratePerSecond)))} (${quiet.length})`;
 }
 
 function cpuText(output: MeasurementOutput): string {
