@@ -1,132 +1,14 @@
-/**
- * Helpers for the Deno adapter tests, which run on Node's test runner: a throwaway PKI made with openssl,
- * and a Deno fixture process that speaks JSON lines on stdout and takes commands on stdin.
- */
-import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+/** The Deno side of the adapter-test harness (test/runtime/fixture-harness.ts). */
+import { resolve } from 'node:path';
+import { FixtureProcess, ROOT } from './fixture-harness.ts';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+export { ROOT, TestPki, type Leaf, type Line } from './fixture-harness.ts';
+
 const DENO = resolve(ROOT, 'node_modules/.bin/deno');
 
-export interface Leaf {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly certPem: string;
-  readonly keyPem: string;
-  /** Upper-case hex, as Node's `getPeerCertificate().serialNumber` reports it. */
-  readonly serial: string;
-}
-
-export class TestPki {
-  readonly directory = mkdtempSync(join(tmpdir(), 'deno-adapter-pki-'));
-  readonly caFile: string;
-  readonly caPem: string;
-  #leaves = 0;
-
-  constructor(readonly name = 'test') {
-    this.caFile = join(this.directory, `${name}-ca.crt`);
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', `/CN=${name} CA`, '-keyout', join(this.directory, `${name}-ca.key`), '-out', this.caFile);
-    this.caPem = readFileSync(this.caFile, 'utf8');
-  }
-
-  /** A server certificate for `names` (DNS names; `IP:` entries as given), signed by this CA. */
-  issue(names: readonly string[]): Leaf {
-    const base = join(this.directory, `${this.name}-leaf-${++this.#leaves}`);
-    const san = names.map((name) => (name.startsWith('IP:') ? name : `DNS:${name}`)).join(',');
-    writeFileSync(`${base}.ext`, `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${names[0]}`,
-      '-keyout', `${base}.key`, '-out', `${base}.csr`);
-    openssl('x509', '-req', '-in', `${base}.csr`, '-CA', this.caFile, '-CAkey', join(this.directory, `${this.name}-ca.key`),
-      '-CAcreateserial', '-days', '2', '-extfile', `${base}.ext`, '-out', `${base}.crt`);
-    const serial = openssl('x509', '-in', `${base}.crt`, '-noout', '-serial').trim().replace(/^serial=/, '').toUpperCase();
-    return {
-      certFile: `${base}.crt`,
-      keyFile: `${base}.key`,
-      certPem: readFileSync(`${base}.crt`, 'utf8'),
-      keyPem: readFileSync(`${base}.key`, 'utf8'),
-      serial,
-    };
-  }
-}
-
-function openssl(...args: string[]): string {
-  return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-export type Line = Record<string, unknown>;
-
-/** A Deno process running a fixture: its stdout JSON lines can be awaited, commands written to stdin. */
-export class DenoFixture {
-  readonly lines: Line[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<number | null>;
-  readonly #child: ChildProcessWithoutNullStreams;
-  #waiters: { predicate: (line: Line) => boolean; resolve: (line: Line) => void }[] = [];
-
+/** A Deno process running a fixture with exactly the given permissions. */
+export class DenoFixture extends FixtureProcess {
   constructor(permissions: readonly string[], script: string, args: readonly string[]) {
-    this.#child = spawn(DENO, ['run', '--no-prompt', ...permissions, resolve(ROOT, script), ...args], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.exited = new Promise((resolveExit) => this.#child.once('exit', (code) => resolveExit(code)));
-    createInterface({ input: this.#child.stdout }).on('line', (text) => {
-      let line: Line;
-      try {
-        line = JSON.parse(text) as Line;
-      } catch {
-        line = { unparsed: text };
-      }
-      this.lines.push(line);
-      this.#waiters = this.#waiters.filter((waiter) => {
-        if (!waiter.predicate(line)) return true;
-        waiter.resolve(line);
-        return false;
-      });
-    });
-    createInterface({ input: this.#child.stderr }).on('line', (text) => this.stderr.push(text));
-  }
-
-  /** The first line, past or future, that matches. */
-  next(predicate: (line: Line) => boolean): Promise<Line> {
-    const seen = this.lines.find(predicate);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolveLine, reject) => {
-      this.#waiters.push({ predicate, resolve: resolveLine });
-      void this.exited.then((code) =>
-        reject(new Error(`fixture exited (${code}) before the expected line; stderr:\n${this.stderr.join('\n')}`)),
-      );
-    });
-  }
-
-  event(name: string, match: (line: Line) => boolean = () => true): Promise<Line> {
-    return this.next((line) => line.event === name && match(line));
-  }
-
-  events(name: string): Line[] {
-    return this.lines.filter((line) => line.event === name);
-  }
-
-  /** Writes a command line to the fixture's stdin. */
-  send(command: Record<string, unknown>): void {
-    this.#child.stdin.write(`${JSON.stringify(command)}\n`);
-  }
-
-  /** Sends a command and waits for its `{"reply": cmd}` line. */
-  async command(command: Record<string, unknown>): Promise<Line> {
-    const count = this.lines.filter((line) => line.reply === command.cmd).length;
-    this.send(command);
-    return this.next((line) => line.reply === command.cmd && this.lines.filter((l) => l.reply === command.cmd).indexOf(line) === count);
-  }
-
-  endInput(): void {
-    this.#child.stdin.end();
-  }
-
-  kill(): void {
-    if (this.#child.exitCode === null) this.#child.kill();
+    super([DENO, 'run', '--no-prompt', ...permissions, resolve(ROOT, script), ...args]);
   }
 }
