@@ -20,7 +20,7 @@ import {
   UPGRADE_REQUIRED_BODY,
 } from '../tunnel/protocol.ts';
 import { bun, type BunServer, type BunServerWebSocket, type BunSocket, type BunSocketHandler } from './bun-api.ts';
-import { HandshakeWatch, alertRecord } from './deno-handshake-watch.ts';
+import { HandshakeWatch, alertRecord } from '../tunnel/handshake-watch.ts';
 import type {
   ConnectionInfo,
   InnerHandler,

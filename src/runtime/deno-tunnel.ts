@@ -11,7 +11,7 @@
  * other side takes the bytes.
  *
  * Deno's TLS server reports neither SNI, nor ALPN, nor handshake failures, so the bridge follows the
- * handshake records itself (deno-handshake-watch.ts). The inner server sees each tunnel as a loopback
+ * handshake records itself (src/tunnel/handshake-watch.ts). The inner server sees each tunnel as a loopback
  * connection; its peer port says which tunnel a request came from. A new key pair starts a new inner
  * server for new tunnels; the old one serves its tunnels until the last one closes.
  */
@@ -23,7 +23,7 @@ import {
   UPGRADE_REQUIRED_BODY,
 } from '../tunnel/protocol.ts';
 import { deno, type DenoHttpServer, type DenoTcpConn, type DenoTcpListener } from './deno-api.ts';
-import { HandshakeWatch, alertRecord } from './deno-handshake-watch.ts';
+import { HandshakeWatch, alertRecord } from '../tunnel/handshake-watch.ts';
 import {
   CLOSE_NORMAL,
   FrameReader,

@@ -1,6 +1,6 @@
 /**
  * The runtime-neutral halves of the Deno listener's handshake reporting, on Node: the ClientHello parser
- * (src/tunnel/client-hello.ts) and the record-level handshake watch (src/runtime/deno-handshake-watch.ts),
+ * (src/tunnel/client-hello.ts) and the record-level handshake watch (src/tunnel/handshake-watch.ts),
  * fed with real handshakes between Node's TLS client and server, captured byte for byte by a relay.
  */
 import assert from 'node:assert/strict';
@@ -9,8 +9,8 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { describe, it } from 'node:test';
 import { parseClientHello } from '../../src/tunnel/client-hello.ts';
-import { HandshakeWatch, chooseAlpn } from '../../src/runtime/deno-handshake-watch.ts';
-import { TestPki } from './deno-harness.ts';
+import { HandshakeWatch, chooseAlpn } from '../../src/tunnel/handshake-watch.ts';
+import { TestPki } from '../runtime/fixture-harness.ts';
 
 const pki = new TestPki('watch');
 const leaf = pki.issue(['*.tunnel.test']);

@@ -16,7 +16,7 @@
  *   or either side closing before completion.
  * Once the handshake is decided the watch is done and the bridge stops feeding it.
  */
-import { parseClientHello, MAX_CLIENT_HELLO, type ClientHello } from '../tunnel/client-hello.ts';
+import { parseClientHello, MAX_CLIENT_HELLO, type ClientHello } from './client-hello.ts';
 
 const CONTENT_CHANGE_CIPHER_SPEC = 20;
 const CONTENT_ALERT = 21;
