@@ -29,7 +29,33 @@ const SECRET_FIELD = /^(authorization|cookie|set-cookie|token|.*_token|password|
 /** Writes one line (without its newline) somewhere; the default is standard error. */
 export type LineSink = (line: string) => void;
 
-export const stderrSink: LineSink = (line) => console.error(line);
+/**
+ * Standard error, written in batches: lines logged in one turn of the event loop leave in one write at its
+ * end (or as soon as 256 are waiting). One synchronous console write per line cost more than the rest of
+ * a proxied request on Bun (BENCHMARKS.md). The entry point calls `flushStderr` before the process exits,
+ * so no line is lost.
+ */
+export const stderrSink: LineSink = (line) => {
+  pendingLines.push(line);
+  if (pendingLines.length >= MAX_PENDING_LINES) flushStderr();
+  else if (!flushScheduled) {
+    flushScheduled = true;
+    setTimeout(flushStderr, 0);
+  }
+};
+
+const MAX_PENDING_LINES = 256;
+const pendingLines: string[] = [];
+let flushScheduled = false;
+
+/** Writes every line `stderrSink` still holds. */
+export function flushStderr(): void {
+  flushScheduled = false;
+  if (pendingLines.length === 0) return;
+  const text = pendingLines.join('\n');
+  pendingLines.length = 0;
+  console.error(text);
+}
 
 export function createLogger(level: LogLevel, sink: LineSink = stderrSink, base: LogFields = {}): Logger {
   const threshold = RANK[level];
@@ -38,7 +64,7 @@ export function createLogger(level: LogLevel, sink: LineSink = stderrSink, base:
     const record: Record<string, unknown> = { time: new Date().toISOString(), level: lineLevel, msg };
     copyFields(record, base);
     if (fields) copyFields(record, fields);
-    sink(JSON.stringify(record, jsonReplacer));
+    sink(serialize(record));
   };
   return {
     debug: (msg, fields) => write('debug', msg, fields),
@@ -51,9 +77,19 @@ export function createLogger(level: LogLevel, sink: LineSink = stderrSink, base:
 }
 
 function copyFields(into: Record<string, unknown>, fields: LogFields): void {
-  for (const [key, value] of Object.entries(fields)) {
+  for (const key in fields) {
+    const value = fields[key];
     if (value === undefined) continue;
-    into[key] = SECRET_FIELD.test(key) ? '[redacted]' : value;
+    into[key] = SECRET_FIELD.test(key) ? '[redacted]' : value instanceof Error ? value.message : value;
+  }
+}
+
+/** JSON without a replacer (which costs a call per key) unless a value needs one, such as a nested bigint. */
+function serialize(record: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(record);
+  } catch {
+    return JSON.stringify(record, jsonReplacer);
   }
 }
 
