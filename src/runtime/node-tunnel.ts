@@ -213,6 +213,16 @@ class TunnelConnection extends Duplex {
     this.#webSocket.send(chunk, { binary: true }, callback);
   }
 
+  /**
+   * Writes queued together leave as one binary frame. The TLS layer corks each flight of records it
+   * writes, so a response's head and body cost the client one frame to parse and one read to decrypt.
+   */
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((entry) => entry.chunk));
+    this.bytesOut += data.length;
+    this.#webSocket.send(data, { binary: true }, callback);
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.#webSocket.close(1000);
     callback();
