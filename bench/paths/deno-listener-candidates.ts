@@ -20,7 +20,7 @@
 import { deno, type DenoNamespace, type DenoTcpConn } from '../../src/runtime/deno-api.ts';
 import { listenTunnelDeno } from '../../src/runtime/deno-tunnel.ts';
 import { upstreamFetchNodeHttp } from '../../src/runtime/node-http-upstream.ts';
-import type { InnerHandler, TunnelEvents, TunnelListenerOptions } from '../../src/runtime/platform.ts';
+import type { BodyProgress, InnerHandler, TunnelEvents, TunnelListenerOptions } from '../../src/runtime/platform.ts';
 
 interface TlsConn {
   handshake(): Promise<{ alpnProtocol: string | null }>;
@@ -47,13 +47,15 @@ const upstreamOrigin = `http://127.0.0.1:${upstreamPortText}`;
 const keyPair = { certPem: denoBench.readTextFileSync(certFile), keyPem: denoBench.readTextFileSync(keyFile) };
 const never = new AbortController().signal;
 const silent = new Proxy({} as TunnelEvents, { get: () => () => undefined });
+/** The candidates count nothing: the upstream client's reports go nowhere. */
+const noProgress: BodyProgress = { sent: () => undefined, received: () => undefined, ended: () => undefined };
 
 /** The app behind every candidate: forwards the request to the upstream and streams the answer back. */
-const forward: InnerHandler = (request) => {
+const forward: InnerHandler = async (request) => {
   const url = new URL(request.url);
   const headers = new Headers(request.headers);
   headers.set('host', `127.0.0.1:${upstreamPortText}`);
-  return upstreamFetchNodeHttp({
+  const upstream = await upstreamFetchNodeHttp({
     method: request.method,
     url: new URL(url.pathname + url.search, upstreamOrigin),
     address: '127.0.0.1',
@@ -62,7 +64,9 @@ const forward: InnerHandler = (request) => {
     signal: never,
     trust: { caPem: undefined, includeSystemCas: false },
     connectTimeoutMs: 5_000,
+    progress: noProgress,
   });
+  return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers: upstream.headers });
 };
 
 const fetchClient = variant === 'bridge-fetch' ? denoBench.createHttpClient({}) : undefined;

@@ -8,12 +8,19 @@ import type { ProxyConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyMetrics, UpstreamFailureKind } from '../observability/proxy-metrics.ts';
 import { RouteTable, normalizeHost } from '../routing/route-table.ts';
-import type { ConnectionInfo, ResolveHost, UpstreamFetch, UpstreamTrust } from '../runtime/platform.ts';
+import type {
+  BodyProgress,
+  ConnectionInfo,
+  ResolveHost,
+  StreamEnd,
+  UpstreamFetch,
+  UpstreamResponse,
+  UpstreamTrust,
+} from '../runtime/platform.ts';
 import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
 import type { IpPolicy } from '../upstream/ip-policy.ts';
 import { resolveUpstreamAddress } from '../upstream/resolve.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
-import { countedStream, type StreamEnd } from './streams.ts';
 
 /** Everything a request is served with. Built whole from a configuration and swapped whole on reload. */
 export interface ProxyState {
@@ -58,47 +65,54 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     const url = new URL(request.url);
     const publicHost = url.host;
     const hostname = normalizeHost(publicHost);
-    const log = options.logger().with({ conn: connection.id });
+    const log = options.logger();
+    const conn = connection.id;
 
     const conflictingHost = request.headers.get('host');
     if (hostname === undefined || (conflictingHost !== null && normalizeHost(conflictingHost) !== hostname)) {
-      log.warn('bad host', { host: publicHost, host_header: conflictingHost ?? undefined });
+      log.warn('bad host', { conn, host: publicHost, host_header: conflictingHost ?? undefined });
       return plain(400, 'bad request: missing or conflicting host\n');
     }
 
     const route = state.routes.lookup(hostname);
     if (!route) {
-      log.warn('no route for host', { host: hostname, sni: connection.serverName, method: request.method });
+      log.warn('no route for host', { conn, host: hostname, sni: connection.serverName, method: request.method });
       metrics.upstreamErrors.inc({ kind: 'no_route' });
       return plain(502, `no route configured for host ${hostname}\n`);
     }
 
+    const method = request.method;
     log.info('request started', {
+      conn,
       route: route.key,
       host: hostname,
-      method: request.method,
+      method,
       path: url.pathname,
       sni: connection.serverName,
       proto: connection.alpn,
     });
     inFlight++;
-    let bytesUp: () => number = () => 0;
-    const finish = (status: number, how: StreamEnd | 'refused', bytesDown: number, error?: unknown): void => {
+    let bytesUp = 0;
+    let bytesDown = 0;
+    let finished = false;
+    const finish = (status: number, how: StreamEnd | 'refused', error?: unknown): void => {
+      if (finished) return;
+      finished = true;
       inFlight--;
       const durationMs = performance.now() - started;
-      metrics.requestCompleted({ route: route.key, method: request.method, status, durationMs, bytesIn: bytesUp(), bytesOut: bytesDown });
-      if (how === 'error' || how === 'refused') {
-        metrics.upstreamErrors.inc({ kind: error instanceof UpstreamError ? failureKind(error.kind) : 'protocol' });
-      }
+      metrics.requestCompleted({ route: route.key, method, status, durationMs, bytesIn: bytesUp, bytesOut: bytesDown });
+      const failed = how === 'error' || how === 'refused';
+      if (failed) metrics.upstreamErrors.inc({ kind: error instanceof UpstreamError ? failureKind(error.kind) : 'protocol' });
       log.info('request completed', {
+        conn,
         route: route.key,
-        method: request.method,
+        method,
         status,
         outcome: how,
         duration_ms: Math.round(durationMs),
-        bytes_in: bytesUp(),
+        bytes_in: bytesUp,
         bytes_out: bytesDown,
-        error: how === 'error' || how === 'refused' ? describe(error) : undefined,
+        error: failed ? describe(error) : undefined,
       });
     };
 
@@ -108,30 +122,29 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       address = await resolveUpstreamAddress(upstream.host, options.resolveHost, state.policy);
     } catch (error) {
       if (error instanceof UpstreamError && error.kind === 'ip_policy') {
-        log.warn(error.message, { route: route.key, upstream: upstream.origin });
+        log.warn(error.message, { conn, route: route.key, upstream: upstream.origin });
       }
       const status = error instanceof UpstreamError ? error.status : 502;
-      finish(status, 'refused', 0, error);
+      finish(status, 'refused', error);
       return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
     }
 
-    // Aborted when the client goes away, whichever way the runtime tells us.
-    const abort = new AbortController();
-    const onClientAbort = (): void => abort.abort(request.signal.reason);
-    if (request.signal.aborted) onClientAbort();
-    else request.signal.addEventListener('abort', onClientAbort, { once: true });
+    // The streamed body's end may be reported before the head's status is known here.
+    let status: number | undefined;
+    let bodyEnd: { how: StreamEnd; error: unknown } | undefined;
+    const progress: BodyProgress = {
+      sent: (bytes) => void (bytesUp += bytes),
+      received: (bytes) => void (bytesDown += bytes),
+      ended: (how, error) => {
+        bodyEnd ??= { how, error };
+        if (status !== undefined) finish(status, how, error);
+      },
+    };
 
-    let body: ReadableStream<Uint8Array> | null = null;
-    if (request.body !== null) {
-      const counted = countedStream(request.body, () => undefined);
-      body = counted.stream;
-      bytesUp = counted.bytes;
-    }
-
-    let response: Response;
+    let response: UpstreamResponse;
     try {
       response = await options.upstreamFetch({
-        method: request.method,
+        method,
         url: new URL(url.pathname + url.search, upstream.origin),
         address,
         headers: upstreamRequestHeaders(request.headers, {
@@ -139,41 +152,59 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
           publicHost,
           upstreamHost: state.config.upstream.preserveHost ? publicHost : hostPort(upstream.host, upstream.port),
         }),
-        body,
-        signal: abort.signal,
+        body: request.body,
+        // The runtime aborts it when the client goes away; a cancelled response body is the other sign of
+        // that, and the upstream client drops the upstream request then too.
+        signal: request.signal,
         trust: state.trust,
         connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS,
+        progress,
       });
     } catch (error) {
-      request.signal.removeEventListener('abort', onClientAbort);
-      if (abort.signal.aborted) {
-        finish(499, 'cancelled', 0);
+      if (request.signal.aborted) {
+        finish(499, 'cancelled');
         return plain(502, 'client went away\n');
       }
       const status = error instanceof UpstreamError ? error.status : 502;
       log.warn('upstream request failed', {
+        conn,
         route: route.key,
         upstream: upstream.origin,
         kind: error instanceof UpstreamError ? error.kind : 'protocol',
         error: describe(error),
       });
-      finish(status, 'error', 0, error);
+      finish(status, 'error', error);
       return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
     }
 
-    const headers = clientResponseHeaders(response.headers);
-    if (response.body === null || NULL_BODY_STATUSES.has(response.status) || request.method === 'HEAD') {
-      await response.body?.cancel().catch(() => undefined);
-      request.signal.removeEventListener('abort', onClientAbort);
-      finish(response.status, 'complete', 0);
-      return new Response(null, { status: response.status, statusText: response.statusText, headers });
+    const upstreamBody = response.body;
+    const bodyless = upstreamBody === null || NULL_BODY_STATUSES.has(response.status) || method === 'HEAD';
+    let answer: Response;
+    try {
+      answer = new Response(bodyless ? null : upstreamBody, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: clientResponseHeaders(response.headers),
+      });
+    } catch (cause) {
+      // A status outside 200–599, or a reason phrase a Response cannot carry.
+      if (upstreamBody instanceof ReadableStream) void upstreamBody.cancel().catch(() => undefined);
+      const error = new UpstreamError('protocol', `${upstream.origin}: unusable response head: ${describe(cause)}`, { cause });
+      log.warn('upstream request failed', { conn, route: route.key, upstream: upstream.origin, kind: 'protocol', error: error.message });
+      finish(502, 'error', error);
+      return plain(502, `upstream unavailable: ${publicMessage(error)}\n`);
     }
-    const counted = countedStream(response.body, (how, error) => {
-      request.signal.removeEventListener('abort', onClientAbort);
-      if (how === 'cancelled') abort.abort(error);
-      finish(response.status, how, counted.bytes(), error);
-    });
-    return new Response(counted.stream, { status: response.status, statusText: response.statusText, headers });
+    status = response.status;
+    if (bodyless) {
+      if (upstreamBody instanceof ReadableStream) void upstreamBody.cancel().catch(() => undefined);
+      finish(status, 'complete');
+    } else if (upstreamBody instanceof Uint8Array) {
+      bytesDown = upstreamBody.byteLength;
+      finish(status, 'complete');
+    } else if (bodyEnd !== undefined) {
+      finish(status, bodyEnd.how, bodyEnd.error);
+    }
+    return answer;
   });
 
   return {

@@ -22,7 +22,7 @@ import {
   type RequestFraming,
   type ResponseHead,
 } from './bun-http1.ts';
-import type { UpstreamFetch, UpstreamRequest, UpstreamTrust } from './platform.ts';
+import type { UpstreamFetch, UpstreamRequest, UpstreamResponse, UpstreamTrust } from './platform.ts';
 
 /** How long a finished connection waits for the next request (undici's default, below common server limits). */
 const IDLE_MS = 4_000;
@@ -280,7 +280,7 @@ class Exchange {
   readonly #framing: RequestFraming;
   #connection: Connection | undefined;
   #parser: ResponseParser;
-  #settle: { resolve: (response: Response) => void; reject: (error: unknown) => void } | undefined;
+  #settle: { resolve: (response: UpstreamResponse) => void; reject: (error: unknown) => void } | undefined;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #bodyReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #requestSent = false;
@@ -301,8 +301,8 @@ class Exchange {
     });
   }
 
-  start(): Promise<Response> {
-    const promise = new Promise<Response>((resolve, reject) => {
+  start(): Promise<UpstreamResponse> {
+    const promise = new Promise<UpstreamResponse>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
     const { signal } = this.#request;
@@ -378,6 +378,7 @@ class Exchange {
         if (done) break;
         if (value.length === 0) continue;
         sent += value.length;
+        request.progress.sent(value.length);
         if (this.#framing.kind === 'length' && sent > this.#framing.length) {
           throw new UpstreamError('protocol', `${describeTarget(request)}: the request body is longer than its Content-Length`);
         }
@@ -430,10 +431,14 @@ class Exchange {
     let body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null = null;
     if (head.hasBody && pending.complete) body = early.length === 1 ? early[0]! : joinAll(early);
     else if (head.hasBody) {
+      const { progress } = this.#request;
       body = new ReadableStream<Uint8Array>(
         {
           start: (controller) => {
-            for (const chunk of early) controller.enqueue(chunk);
+            for (const chunk of early) {
+              progress.received(chunk.length);
+              controller.enqueue(chunk);
+            }
             this.#controller = controller;
           },
           pull: () => this.#connection?.resume(),
@@ -442,16 +447,9 @@ class Exchange {
         { highWaterMark: BODY_HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
       );
     }
-    let response: Response;
-    try {
-      response = new Response(body, { status: head.status, statusText: head.statusText, headers });
-    } catch (error) {
-      // A status outside 200–599 or a reason phrase a Response refuses.
-      throw new Http1ProtocolError(`unusable response head: ${messageOf(error)}`);
-    }
     const settle = this.#settle;
     this.#settle = undefined;
-    settle?.resolve(response);
+    settle?.resolve({ status: head.status, statusText: head.statusText, headers, body });
   }
 
   #body(chunk: Uint8Array): void {
@@ -463,14 +461,19 @@ class Exchange {
     }
     const controller = this.#controller;
     if (controller === undefined) return;
+    this.#request.progress.received(chunk.length);
     controller.enqueue(chunk.slice());
     if ((controller.desiredSize ?? 1) <= 0) this.#connection?.pause();
   }
 
   #end(reusable: boolean): void {
     if (this.#pending !== undefined) this.#pending.complete = true;
-    this.#controller?.close();
+    const controller = this.#controller;
     this.#controller = undefined;
+    if (controller !== undefined) {
+      controller.close();
+      this.#request.progress.ended('complete');
+    }
     if (this.#requestSent) {
       this.#finish(reusable);
       return;
@@ -506,7 +509,9 @@ class Exchange {
 
   /** The response body's reader gave up: the upstream request is abandoned with its connection. */
   #cancelled(): void {
+    const streaming = this.#controller !== undefined;
     this.#controller = undefined;
+    if (streaming) this.#request.progress.ended('cancelled');
     void this.#bodyReader?.cancel().catch(() => undefined);
     this.#finish(false);
   }
@@ -523,7 +528,10 @@ class Exchange {
     settle?.reject(error);
     const controller = this.#controller;
     this.#controller = undefined;
-    controller?.error(error);
+    if (controller !== undefined) {
+      controller.error(error);
+      this.#request.progress.ended(this.#request.signal.aborted ? 'cancelled' : 'error', error);
+    }
     void this.#bodyReader?.cancel(error).catch(() => undefined);
     this.#finish(false);
   }

@@ -14,9 +14,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import { setImmediate } from 'node:timers';
 import { checkServerIdentity } from 'node:tls';
 import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
-import type { UpstreamFetch, UpstreamRequest } from './platform.ts';
+import type { BodyProgress, UpstreamFetch, UpstreamRequest, UpstreamResponse } from './platform.ts';
 
 // Keep-alive pools keyed (by the agent) on address, port, server name and CA: a pooled connection always
 // goes to an address that was checked when it was opened. No cap: each open stream holds one connection.
@@ -28,7 +29,7 @@ const agents = {
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
 export const upstreamFetchNodeHttp: UpstreamFetch = (request) =>
-  new Promise<Response>((resolve, reject) => {
+  new Promise<UpstreamResponse>((resolve, reject) => {
     const secure = request.url.protocol === 'https:';
     const hostname = request.url.hostname.replace(/^\[|\]$/g, '');
     const headers: http.OutgoingHttpHeaders = { host: request.url.host };
@@ -75,15 +76,13 @@ export const upstreamFetchNodeHttp: UpstreamFetch = (request) =>
       const raw = incoming.rawHeaders;
       for (let i = 0; i < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
       const status = incoming.statusCode ?? 502;
-      const empty = NULL_BODY_STATUSES.has(status) || request.method === 'HEAD';
-      if (empty) incoming.resume();
-      resolve(
-        new Response(empty ? null : bodyStream(incoming, request), {
-          status,
-          statusText: incoming.statusMessage ?? '',
-          headers: responseHeaders,
-        }),
-      );
+      const head = { status, statusText: incoming.statusMessage ?? '', headers: responseHeaders };
+      if (NULL_BODY_STATUSES.has(status) || request.method === 'HEAD') {
+        incoming.resume();
+        resolve({ ...head, body: null });
+        return;
+      }
+      takeBody(incoming, request, (body) => resolve({ ...head, body }));
     });
     outgoing.on('error', (error: Error) => {
       if (settled) return;
@@ -92,16 +91,66 @@ export const upstreamFetchNodeHttp: UpstreamFetch = (request) =>
     });
 
     if (request.body === null) outgoing.end();
-    else void sendBody(request.body, outgoing);
+    else void sendBody(request.body, outgoing, request.progress);
   });
 
+/**
+ * Hands the body over once this turn of the event loop has parsed what came with the head: as bytes when
+ * that was all of it (a JSON-RPC answer, typically; then there is no stream to build and drain, which on
+ * Node 20 cost more than the rest of the exchange), or else as a stream that starts with what has arrived.
+ * Waiting for the turn's end delays no byte: the first chunk could not be written any earlier.
+ */
+function takeBody(incoming: http.IncomingMessage, request: UpstreamRequest, deliver: (body: UpstreamResponse['body']) => void): void {
+  const early: Buffer[] = [];
+  let complete = false;
+  const collect = (chunk: Buffer): void => void early.push(chunk);
+  const end = (): void => void (complete = true);
+  // Errors surface as an early 'close' (see bodyStream); without a listener one would crash the process.
+  incoming.on('error', () => undefined);
+  incoming.on('data', collect);
+  incoming.once('end', end);
+  setImmediate(() => {
+    // Paused before the listener goes: a flowing stream with no 'data' listener drops what it reads.
+    incoming.pause();
+    incoming.off('data', collect);
+    incoming.off('end', end);
+    if (complete) deliver(early.length === 1 ? toBytes(early[0]!) : toBytes(Buffer.concat(early)));
+    else deliver(bodyStream(incoming, request, early));
+  });
+}
+
+function toBytes(buffer: Buffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(buffer.buffer as ArrayBuffer, buffer.byteOffset, buffer.byteLength);
+}
+
 /** The response body as it arrives, chunk by chunk, paused while the reader is not keeping up. */
-function bodyStream(incoming: http.IncomingMessage, request: UpstreamRequest): ReadableStream<Uint8Array> {
+function bodyStream(incoming: http.IncomingMessage, request: UpstreamRequest, early: readonly Buffer[]): ReadableStream<Uint8Array> {
+  const { progress } = request;
   let done = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
+      for (const chunk of early) {
+        progress.received(chunk.byteLength);
+        controller.enqueue(chunk);
+      }
+      // A body cut short (reset, abort) must fail, never end cleanly: truncation has to stay visible.
+      const cutShort = (): void => {
+        if (done) return;
+        done = true;
+        const error = request.signal.aborted
+          ? request.signal.reason
+          : new UpstreamError('protocol', `${describeTarget(request)}: the connection closed before the response body ended`);
+        controller.error(error);
+        progress.ended(request.signal.aborted ? 'cancelled' : 'error', error);
+      };
+      // Closed already, while the head was being handed over.
+      if (incoming.destroyed) {
+        cutShort();
+        return;
+      }
       incoming.on('data', (chunk: Uint8Array) => {
         if (done) return;
+        progress.received(chunk.byteLength);
         controller.enqueue(chunk);
         if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
       });
@@ -109,31 +158,24 @@ function bodyStream(incoming: http.IncomingMessage, request: UpstreamRequest): R
         if (done) return;
         done = true;
         controller.close();
+        progress.ended('complete');
       });
-      // A body cut short (reset, abort) must fail, never end cleanly: truncation has to stay visible.
-      incoming.once('close', () => {
-        if (done) return;
-        done = true;
-        controller.error(
-          request.signal.aborted
-            ? request.signal.reason
-            : new UpstreamError('protocol', `${describeTarget(request)}: the connection closed before the response body ended`),
-        );
-      });
-      incoming.on('error', () => undefined);
+      incoming.once('close', cutShort);
     },
     pull() {
       incoming.resume();
     },
-    cancel() {
+    cancel(reason) {
+      if (done) return;
       done = true;
       incoming.destroy();
+      progress.ended('cancelled', reason);
     },
   });
 }
 
 /** Streams the request body chunk by chunk; a client that breaks off its upload aborts the upstream request. */
-async function sendBody(body: ReadableStream<Uint8Array>, outgoing: http.ClientRequest): Promise<void> {
+async function sendBody(body: ReadableStream<Uint8Array>, outgoing: http.ClientRequest, progress: BodyProgress): Promise<void> {
   const reader = body.getReader();
   const stopReading = (): void => void reader.cancel().catch(() => undefined);
   outgoing.once('close', stopReading);
@@ -142,6 +184,7 @@ async function sendBody(body: ReadableStream<Uint8Array>, outgoing: http.ClientR
       const { done, value } = await reader.read();
       if (done) break;
       if (outgoing.destroyed) return;
+      progress.sent(value.byteLength);
       if (!outgoing.write(value)) {
         await new Promise<void>((resolve) => {
           const settle = (): void => {

@@ -58,6 +58,23 @@ export interface TunnelListener {
   closeAll(): void;
 }
 
+/** How a streamed body ended: read to its end, cancelled by its reader (the client went away), or broken. */
+export type StreamEnd = 'complete' | 'cancelled' | 'error';
+
+/**
+ * What an upstream client reports as the bodies flow, so the core can count bytes and log the outcome
+ * without wrapping either body in a stream of its own (a wrapper per body per request measurably cost
+ * more than the forwarding itself; BENCHMARKS.md).
+ */
+export interface BodyProgress {
+  /** `bytes` of the request body were handed to the upstream connection. */
+  sent(bytes: number): void;
+  /** `bytes` of a streamed response body were handed to its reader's queue. */
+  received(bytes: number): void;
+  /** A streamed response body ended. Called once, and only for a body that is a stream. */
+  ended(how: StreamEnd, error?: unknown): void;
+}
+
 /** A request to an upstream, with the address already resolved and checked against the IP policy. */
 export interface UpstreamRequest {
   readonly method: string;
@@ -71,6 +88,24 @@ export interface UpstreamRequest {
   /** For `https:` upstreams: CA certificates to trust (PEM), and whether the system store counts too. */
   readonly trust: UpstreamTrust;
   readonly connectTimeoutMs: number;
+  readonly progress: BodyProgress;
+}
+
+/**
+ * An upstream's answer, as the core needs it: not a `Response`, because the core builds the one it returns
+ * (with its own header rules) and checks the status then; building two cost a measurable share of a request.
+ */
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly statusText: string;
+  /** The header fields as received, hop-by-hop ones included (the core removes them). */
+  readonly headers: Headers;
+  /**
+   * The body: `null` when there is none; the bytes, when the whole body arrived with the head (the
+   * runtime then sends it in one piece, and no `ended` report follows); otherwise a stream, whose end
+   * `BodyProgress.ended` reports. A stream body is never consumed by anyone but the core's caller.
+   */
+  readonly body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null;
 }
 
 export interface UpstreamTrust {
@@ -80,10 +115,11 @@ export interface UpstreamTrust {
 
 /**
  * Sends one request upstream and resolves with the response as soon as its head arrives; the body streams.
+ * A status the client side cannot carry (below 200, say) is passed on as received; the core refuses it.
  * Never follows redirects, never adds or removes compression, never retries. Rejects with an
  * `UpstreamError` (src/upstream/errors.ts).
  */
-export type UpstreamFetch = (request: UpstreamRequest) => Promise<Response>;
+export type UpstreamFetch = (request: UpstreamRequest) => Promise<UpstreamResponse>;
 
 /** Name resolution: every A and AAAA address of `host` (getaddrinfo semantics, so /etc/hosts counts). */
 export type ResolveHost = (host: string) => Promise<string[]>;

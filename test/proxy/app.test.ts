@@ -10,7 +10,7 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { createProxyApp, type ProxyState } from '../../src/proxy/app.ts';
 import { ProxyMetrics } from '../../src/observability/proxy-metrics.ts';
 import { RouteTable } from '../../src/routing/route-table.ts';
-import type { ConnectionInfo, UpstreamFetch, UpstreamRequest } from '../../src/runtime/platform.ts';
+import type { ConnectionInfo, UpstreamFetch, UpstreamRequest, UpstreamResponse } from '../../src/runtime/platform.ts';
 import { UpstreamError } from '../../src/upstream/errors.ts';
 import { createIpPolicy } from '../../src/upstream/ip-policy.ts';
 
@@ -47,14 +47,59 @@ function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]>
 
 const request = (path = '/mcp', init: RequestInit = {}, host = 'echo.t.example'): Request => new Request(`https://${host}${path}`, init);
 
+const encoder = new TextEncoder();
+
+/** An answer whose whole body came with the head, as the adapters return it: bytes, no progress reports. */
+function answer(text: string | null, init: { status?: number; statusText?: string; headers?: HeadersInit } = {}): UpstreamResponse {
+  return { status: init.status ?? 200, statusText: init.statusText ?? '', headers: new Headers(init.headers), body: text === null ? null : encoder.encode(text) };
+}
+
+/** Reads the request body the way an adapter sends it: reporting each chunk as sent. */
+async function sendBody(upstream: UpstreamRequest): Promise<string> {
+  if (upstream.body === null) return '';
+  let text = '';
+  const decoder = new TextDecoder();
+  const reader = upstream.body.getReader();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    upstream.progress.sent(read.value.byteLength);
+    text += decoder.decode(read.value, { stream: true });
+  }
+  return text;
+}
+
+/** A streamed response body that reports its chunks and its end the way the adapters do. */
+function streamedBody(upstream: UpstreamRequest, chunks: readonly string[], end: 'complete' | 'error' | 'open'): ReadableStream<Uint8Array> {
+  const { progress } = upstream;
+  let next = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (next < chunks.length) {
+        const bytes = encoder.encode(chunks[next++]!);
+        progress.received(bytes.byteLength);
+        controller.enqueue(bytes);
+      } else if (end === 'complete') {
+        controller.close();
+        progress.ended('complete');
+      } else if (end === 'error') {
+        const error = new Error('upstream reset');
+        controller.error(error);
+        progress.ended('error', error);
+      }
+    },
+    cancel(reason) {
+      progress.ended('cancelled', reason);
+    },
+  });
+}
+
 describe('proxy app', () => {
   it('forwards to the checked address with the path and query, and logs start and completion', async () => {
     let seen: UpstreamRequest | undefined;
     let body = '';
     const { app, lines } = setup(async (upstream) => {
       seen = upstream;
-      body = await new Response(upstream.body).text();
-      return new Response('{"ok":true}', { status: 201, headers: { 'content-type': 'application/json' } });
+      body = await sendBody(upstream);
+      return answer('{"ok":true}', { status: 201, headers: { 'content-type': 'application/json' } });
     });
     const response = await app.fetch(request('/mcp/a%2Fb?x=1&x=2', { method: 'POST', body: 'abc' }), connection);
     assert.equal(response.status, 201);
@@ -79,7 +124,7 @@ describe('proxy app', () => {
     let called = false;
     const { app, lines } = setup(async () => {
       called = true;
-      return new Response('x');
+      return answer('x');
     });
     const response = await app.fetch(request('/', {}, 'nope.t.example'), connection);
     assert.equal(response.status, 502);
@@ -96,7 +141,7 @@ describe('proxy app', () => {
     let called = false;
     const { app, lines } = setup(async () => {
       called = true;
-      return new Response('x');
+      return answer('x');
     }, { 'echo-upstream': ['10.1.2.3', '8.8.8.8'] });
     const response = await app.fetch(request(), connection);
     assert.equal(response.status, 502);
@@ -115,30 +160,40 @@ describe('proxy app', () => {
       assert.match(await response.text(), /^upstream unavailable: /);
       assert.ok(lines.some((line) => line.msg === 'upstream request failed' && line.kind === kind));
     }
-    const { app } = setup(async () => new Response('x'), {});
+    const { app } = setup(async () => answer('x'), {});
     assert.equal((await app.fetch(request(), connection)).status, 502, 'an unresolvable upstream');
   });
 
-  it('aborts the upstream request when the client cancels the response body', async () => {
-    let upstreamSignal: AbortSignal | undefined;
+  it('cancels the upstream body when the client cancels the response body, and logs the stream as cancelled', async () => {
+    let upstreamCancelled = false;
     const { app, lines } = setup(async (upstream) => {
-      upstreamSignal = upstream.signal;
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(new TextEncoder().encode('data: 1\n\n'));
-        },
-      });
-      return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+      const body = streamedBody(upstream, ['data: 1\n\n'], 'open');
+      const reader = body.getReader();
+      // What the adapters do on cancel: drop the upstream request, then report the end.
+      return {
+        ...answer(null, { headers: { 'content-type': 'text/event-stream' } }),
+        body: new ReadableStream<Uint8Array>({
+          pull: async (controller) => {
+            const { value } = await reader.read();
+            if (value) controller.enqueue(value);
+          },
+          cancel: async (reason) => {
+            upstreamCancelled = true;
+            await reader.cancel(reason);
+          },
+        }),
+      };
     });
     const response = await app.fetch(request(), connection);
     const reader = response.body!.getReader();
     assert.equal(new TextDecoder().decode((await reader.read()).value), 'data: 1\n\n');
     assert.equal(app.inFlight(), 1, 'an open stream counts as in flight');
-    assert.equal(upstreamSignal?.aborted, false);
+    assert.equal(lines.some((line) => line.msg === 'request completed'), false);
     await reader.cancel();
-    assert.equal(upstreamSignal?.aborted, true);
+    assert.equal(upstreamCancelled, true);
     assert.equal(app.inFlight(), 0);
-    assert.equal(lines.find((line) => line.msg === 'request completed')?.outcome, 'cancelled');
+    const completed = lines.filter((line) => line.msg === 'request completed');
+    assert.deepEqual(completed.map((line) => [line.outcome, line.bytes_out]), [['cancelled', 9]]);
   });
 
   it('aborts the upstream request when the client request signal fires', async () => {
@@ -160,21 +215,54 @@ describe('proxy app', () => {
   });
 
   it('errors the client body when the upstream body breaks, so truncation is visible', async () => {
-    const { app, lines } = setup(async () => {
-      const body = new ReadableStream<Uint8Array>({
-        pull(controller) {
-          controller.error(new Error('upstream reset'));
-        },
-      });
-      return new Response(body);
-    });
+    const { app, lines } = setup(async (upstream) => ({ ...answer(null), body: streamedBody(upstream, ['partial'], 'error') }));
     const response = await app.fetch(request(), connection);
     await assert.rejects(response.text(), /upstream reset/);
-    assert.equal(lines.find((line) => line.msg === 'request completed')?.outcome, 'error');
+    const completed = lines.filter((line) => line.msg === 'request completed');
+    assert.deepEqual(completed.map((line) => [line.outcome, line.bytes_out, line.error]), [['error', 7, 'upstream reset']]);
+    assert.equal(app.inFlight(), 0);
+  });
+
+  it('logs a streamed body once, with its status, even when its end is reported before the head is handed over', async () => {
+    const { app, lines } = setup(async (upstream) => {
+      const body = streamedBody(upstream, [], 'complete');
+      // The adapter read the whole (empty) stream before the app resumed: `ended` came first.
+      upstream.progress.ended('complete');
+      return { ...answer(null, { status: 202 }), body };
+    });
+    const response = await app.fetch(request(), connection);
+    await response.text();
+    const completed = lines.filter((line) => line.msg === 'request completed');
+    assert.deepEqual(completed.map((line) => [line.status, line.outcome]), [[202, 'complete']]);
+    assert.equal(app.inFlight(), 0);
+  });
+
+  it('counts a body that came whole with the head and completes at once', async () => {
+    const { app, lines } = setup(async () => answer('{"jsonrpc":"2.0"}'));
+    const response = await app.fetch(request(), connection);
+    assert.equal(app.inFlight(), 0);
+    assert.equal(lines.find((line) => line.msg === 'request completed')?.bytes_out, 17);
+    assert.equal(await response.text(), '{"jsonrpc":"2.0"}');
+  });
+
+  it('answers 502 for a response head no client could be given, and drops the upstream body', async () => {
+    for (const status of [101, 199, 600]) {
+      let cancelled = false;
+      const { app, lines } = setup(async () => ({
+        ...answer(null, { status }),
+        body: new ReadableStream<Uint8Array>({ cancel: () => void (cancelled = true) }),
+      }));
+      const response = await app.fetch(request(), connection);
+      assert.equal(response.status, 502, String(status));
+      assert.equal(await response.text(), 'upstream unavailable: upstream connection broken\n');
+      assert.equal(cancelled, true);
+      assert.ok(lines.some((line) => line.msg === 'upstream request failed' && line.kind === 'protocol' && /unusable response head/.test(String(line.error))));
+      assert.equal(app.inFlight(), 0);
+    }
   });
 
   it('returns null bodies for 204 and HEAD', async () => {
-    const { app } = setup(async () => new Response(null, { status: 204, headers: { 'mcp-session-id': 's' } }));
+    const { app } = setup(async () => answer(null, { status: 204, headers: { 'mcp-session-id': 's' } }));
     const response = await app.fetch(request('/mcp', { method: 'DELETE' }), connection);
     assert.equal(response.status, 204);
     assert.equal(response.body, null);
@@ -182,7 +270,7 @@ describe('proxy app', () => {
   });
 
   it('refuses a Host header that disagrees with the authority', async () => {
-    const { app } = setup(async () => new Response('x'));
+    const { app } = setup(async () => answer('x'));
     const response = await app.fetch(request('/', { headers: { host: 'other.t.example' } }), connection);
     assert.equal(response.status, 400);
   });
@@ -191,8 +279,8 @@ describe('proxy app', () => {
 describe('proxy app metrics', () => {
   it('counts requests by route, method and status, bytes each way, and upstream errors by kind', async () => {
     const { app, metrics } = setup(async (upstream) => {
-      await new Response(upstream.body).text();
-      return new Response('hello', { status: 200 });
+      await sendBody(upstream);
+      return answer('hello', { status: 200 });
     });
     await (await app.fetch(request('/mcp', { method: 'POST', body: 'abcd' }), connection)).text();
     await (await app.fetch(request('/', {}, 'nope.t.example'), connection)).text();

@@ -2,7 +2,8 @@
  * The Bun upstream client (src/runtime/bun-upstream.ts), run under Bun in
  * test/runtime/bun-upstream-fixture.ts against upstream servers this Node process runs on loopback: the
  * pinned address, Host, bodies both ways (streamed), response heads, keep-alive reuse, https verified
- * against a test CA with the URL's hostname, and every failure kind.
+ * against a test CA with the URL's hostname, and every failure kind; and what the client reports through
+ * `BodyProgress` (bytes sent, bytes received of a streamed body, and how that body ended, exactly once).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -16,6 +17,38 @@ import { BunFixture, TestPki, type Line } from './bun-harness.ts';
 
 const FIXTURE = 'test/runtime/bun-upstream-fixture.ts';
 const BIG = 8_000_000;
+
+/** What the fixture recorded of the client's `BodyProgress` reports (bun-upstream-fixture.ts). */
+interface Progress {
+  sent: number;
+  received: number;
+  ended: { how: string; error?: Line }[];
+  receivedAfterEnd: number;
+}
+
+const progressOf = (reply: Line): Progress => reply.progress as Progress;
+
+/**
+ * The reports for a body of `length` bytes read to its end, whichever form it took: a stream reports every
+ * byte and ends once, 'complete'; bytes that came whole with the head are reported by neither.
+ */
+function assertCompleteBody(reply: Line, length: number): void {
+  const progress = progressOf(reply);
+  if (reply.bodyForm === 'stream') {
+    assert.equal(progress.received, length);
+    assert.deepEqual(progress.ended, [{ how: 'complete' }]);
+  } else {
+    assert.equal(reply.bodyForm, 'bytes');
+    assert.equal(progress.received, 0);
+    assert.deepEqual(progress.ended, []);
+  }
+  assert.equal(progress.receivedAfterEnd, 0);
+}
+
+/** A request that failed before any response: nothing received, no body to end. */
+function assertNoBody(reply: Line): void {
+  assert.deepEqual({ received: progressOf(reply).received, ended: progressOf(reply).ended }, { received: 0, ended: [] });
+}
 
 interface Seen {
   method: string;
@@ -45,6 +78,7 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
   let tlsPort: number;
   let silentPort: number;
   let refusedPort: number;
+  let oddStatusPort: number;
   let requests = 0;
   const seen: Seen[] = [];
   const servernames: (string | false)[] = [];
@@ -60,6 +94,9 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
       closedSockets.set(key, new Promise((resolve) => request.socket.once('close', () => resolve())));
       triggers.get(key)?.();
       return;
+    }
+    if (url.pathname === '/wait') {
+      closedSockets.set(key, new Promise((resolve) => request.socket.once('close', () => resolve())));
     }
     if (url.pathname === '/hang-up') {
       request.socket.destroy();
@@ -108,6 +145,9 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
           response.writeHead(204);
           response.end();
           return;
+        case '/count':
+          response.end(String(Buffer.byteLength(body, 'latin1')));
+          return;
         case '/socket':
           response.end(String(request.socket.remotePort));
           return;
@@ -136,10 +176,16 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     // Accepts connections and never says a word: a TLS handshake with it never completes.
     const silent = net.createServer(() => undefined);
     silentPort = await listen(silent);
+    // Answers every request with a status outside 200–599 (a valid three-digit status line all the same).
+    const odd = net.createServer((socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 600 Beyond\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'));
+      socket.on('error', () => undefined);
+    });
+    oddStatusPort = await listen(odd);
     const gone = net.createServer();
     refusedPort = await listen(gone);
     gone.close();
-    servers.push(plain, secure, silent);
+    servers.push(plain, secure, silent, odd);
     await fixture.next((line) => line.ready === true);
   });
 
@@ -158,6 +204,8 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     const reply = await fetchVia({ method: 'POST', url: `http://upstream.invalid:${plainPort}/echo?q=1&r=%20`, body: { text: 'hello' } });
     assert.equal(reply.status, 200);
     assert.equal(reply.text, 'echo:hello');
+    assert.equal(progressOf(reply).sent, 'hello'.length);
+    assertCompleteBody(reply, 'echo:hello'.length);
     const request = seen.at(-1)!;
     assert.equal(request.method, 'POST');
     assert.equal(request.url, '/echo?q=1&r=%20');
@@ -194,7 +242,18 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     assert.equal(await first, 'part one;');
     fixture.send({ cmd: 'push', id, text: 'part two' });
     fixture.send({ cmd: 'end', id });
-    assert.equal((await reply).text, 'echo:part one;part two');
+    const answer = await reply;
+    assert.equal(answer.text, 'echo:part one;part two');
+    assert.equal(progressOf(answer).sent, 'part one;part two'.length);
+  });
+
+  it('reports every byte of a large streamed upload as sent', async () => {
+    const reply = await fetchVia({ method: 'POST', url: `http://upstream.invalid:${plainPort}/count`, body: { size: BIG } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.text, String(BIG));
+    assert.equal(seen.at(-1)!.transferEncoding, 'chunked');
+    assert.equal(progressOf(reply).sent, BIG);
+    assertCompleteBody(reply, String(BIG).length);
   });
 
   it('passes the status, reason and every Set-Cookie through', async () => {
@@ -205,6 +264,18 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     assert.deepEqual(headers.filter(([name]) => name === 'set-cookie').map(([, value]) => value), ['a=1; Path=/', 'b=2; Path=/']);
     assert.deepEqual(headers.find(([name]) => name === 'x-one'), ['x-one', 'one']);
     assert.equal(reply.text, 'cookies');
+    assertCompleteBody(reply, 'cookies'.length);
+  });
+
+  it('passes a status a Response cannot carry through unchanged: refusing it is the core\'s job now', async () => {
+    // The adapter used to build a Response, which threw for a status outside 200–599; it now hands the
+    // head over as received and src/proxy/app.ts answers 502 when it cannot build its own Response.
+    const reply = await fetchVia({ url: `http://upstream.invalid:${oddStatusPort}/` });
+    assert.equal(reply.error, undefined);
+    assert.equal(reply.status, 600);
+    assert.equal(reply.statusText, 'Beyond');
+    assert.equal(reply.text, 'ok');
+    assertCompleteBody(reply, 2);
   });
 
   it('streams the response body chunk by chunk', async () => {
@@ -213,8 +284,25 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     const first = await fixture.event('chunk', (line) => line.id === id);
     assert.equal(first.text, 'data: first\n\n');
     triggers.get(id)!();
-    assert.equal((await reply).text, 'data: first\n\ndata: second\n\n');
+    const answer = await reply;
+    assert.equal(answer.text, 'data: first\n\ndata: second\n\n');
     assert.equal(fixture.events('chunk').filter((line) => line.id === id).length, 2);
+    // The second piece was sent only after the head arrived: this body can only be a stream.
+    assert.equal(answer.bodyForm, 'stream');
+    assert.equal(progressOf(answer).received, Buffer.byteLength('data: first\n\ndata: second\n\n'));
+    assert.deepEqual(progressOf(answer).ended, [{ how: 'complete' }]);
+    assert.equal(progressOf(answer).receivedAfterEnd, 0);
+  });
+
+  it('reports a body whose reader cancels it as cancelled, once, and drops the upstream connection', async () => {
+    const id = String(++requests);
+    const reply = await fixture.command({ cmd: 'fetch', id, method: 'GET', url: `http://upstream.invalid:${plainPort}/wait?key=${id}`, address: '127.0.0.1', read: 'cancel' });
+    assert.equal(reply.cancelled, true);
+    assert.equal(reply.text, 'data: first\n\n');
+    assert.equal(reply.bodyForm, 'stream');
+    assert.equal(progressOf(reply).received, Buffer.byteLength('data: first\n\n'));
+    assert.deepEqual(progressOf(reply).ended.map((end) => end.how), ['cancelled']);
+    await closedSockets.get(id);
   });
 
   it('carries 8 MB down intact, with a length or chunked', async () => {
@@ -223,6 +311,7 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
       const reply = await fetchVia({ url: `http://upstream.invalid:${plainPort}${path}`, read: 'sha256' });
       assert.equal(reply.length, BIG);
       assert.equal(reply.sha256, expected);
+      assertCompleteBody(reply, BIG);
     }
   });
 
@@ -230,9 +319,12 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     const noContent = await fetchVia({ url: `http://upstream.invalid:${plainPort}/no-content` });
     assert.equal(noContent.status, 204);
     assert.equal(noContent.hasBody, false);
+    assert.equal(noContent.bodyForm, 'none');
+    assertNoBody(noContent);
     const head = await fetchVia({ method: 'HEAD', url: `http://upstream.invalid:${plainPort}/echo` });
     assert.equal(head.status, 200);
     assert.equal(head.hasBody, false);
+    assertNoBody(head);
   });
 
   it('reuses a kept-alive connection for the next request', async () => {
@@ -271,6 +363,7 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
       status: 502,
       message: `upstream.invalid:${refusedPort} (127.0.0.1): connect failed: ECONNREFUSED`,
     });
+    assertNoBody(reply);
   });
 
   it('reports a connection not usable within the connect timeout as kind connect_timeout (504)', async () => {
@@ -297,6 +390,23 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     const error = (await reply).error as Line;
     assert.equal(error.kind, 'protocol');
     assert.equal(error.message, `upstream.invalid:${plainPort} (127.0.0.1): the upstream closed the connection in the middle of the response body`);
+    const answer = await reply;
+    assert.equal(answer.bodyForm, 'stream');
+    assert.equal(progressOf(answer).received, 'partial'.length);
+    assert.deepEqual(progressOf(answer).ended.map((end) => [end.how, end.error?.kind]), [['error', 'protocol']]);
+  });
+
+  it('reports a body cut off by the signal as cancelled, once', async () => {
+    const id = String(++requests);
+    const reply = fixture.command({ cmd: 'fetch', id, method: 'GET', url: `http://upstream.invalid:${plainPort}/wait?key=${id}`, address: '127.0.0.1', read: 'chunks' });
+    assert.equal((await fixture.event('chunk', (line) => line.id === id)).text, 'data: first\n\n');
+    fixture.send({ cmd: 'abort', id });
+    const answer = await reply;
+    assert.equal((answer.error as Line).name, 'AbortError');
+    assert.equal(progressOf(answer).received, Buffer.byteLength('data: first\n\n'));
+    // The signal fires when the client went away: the same outcome as its reader cancelling.
+    assert.deepEqual(progressOf(answer).ended.map((end) => end.how), ['cancelled']);
+    await closedSockets.get(id);
   });
 
   it('aborts on the signal: the caller gets an AbortError and the upstream connection closes', async () => {
@@ -305,7 +415,10 @@ describe('Bun upstream client', { timeout: 120_000 }, () => {
     const reply = fixture.command({ cmd: 'fetch', id, method: 'GET', url: `http://upstream.invalid:${plainPort}/never?key=${id}`, address: '127.0.0.1', read: 'text' });
     await arrived;
     fixture.send({ cmd: 'abort', id });
-    assert.equal(((await reply).error as Line).name, 'AbortError');
+    const answer = await reply;
+    assert.equal((answer.error as Line).name, 'AbortError');
+    // Aborted before the head: there never was a body to report on.
+    assertNoBody(answer);
     await closedSockets.get(id);
   });
 });
