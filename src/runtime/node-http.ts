@@ -5,7 +5,7 @@ import type { ListenAddress } from '../config/types.ts';
 import type { HttpListener } from './platform.ts';
 
 export async function listenHttpNode(listen: ListenAddress, handler: (request: Request) => Response | Promise<Response>): Promise<HttpListener> {
-  const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false });
+  const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {
