@@ -25,7 +25,7 @@
  *   --log-level LEVEL    the proxy's log level [info, what an operator runs: two lines per request]
  *   --max-other-load C   run a measurement again (3 attempts in all) while other processes keep more than C
  *                        cores busy; the least disturbed attempt counts [off]
- *   --cpu-prof DIR       the Node proxy writes a V8 CPU profile into DIR when it exits
+ *   --cpu-prof DIR       the Node and Bun proxies write a CPU profile into DIR when they exit
  *                        (summarise it with bench/profile-summary.ts)
  *   --out DIR            [bench/results]     --keep-temp  keep configs and logs of the run
  *
@@ -179,10 +179,10 @@ try {
       continue;
     }
     try {
-      const nodeFlags: string[] = [];
-      if (runtime === 'node' && args['cpu-prof']) {
+      const runtimeFlags: string[] = [];
+      if ((runtime === 'node' || runtime === 'bun') && args['cpu-prof']) {
         mkdirSync(resolve(args['cpu-prof']), { recursive: true });
-        nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`);
+        runtimeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`);
       }
       const proxy = await startBenchProxy({
         runtime,
@@ -190,7 +190,7 @@ try {
         directory: join(temp, `proxy-${runtime}`),
         upstreamPort: upstream.port,
         logLevel: settings.logLevel,
-        nodeFlags,
+        runtimeFlags,
       });
       running.push(proxy);
       proxies.set(runtime, proxy);

@@ -24,8 +24,8 @@ export interface BenchProxyOptions {
   readonly upstreamPort: number;
   readonly logLevel: string;
   readonly env?: Readonly<Record<string, string>>;
-  /** Flags for the Node runtime itself (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept). */
-  readonly nodeFlags?: readonly string[];
+  /** Flags for the Node or Bun runtime itself, before the entry point (e.g. `--cpu-prof`). */
+  readonly runtimeFlags?: readonly string[];
   /** Open files the process must be allowed (the memory benchmark holds 1,000 tunnels). */
   readonly openFiles?: number;
 }
@@ -65,7 +65,9 @@ export async function startBenchProxy(options: BenchProxyOptions): Promise<Bench
     }),
   );
   let command = proxyCommand(options.runtime, ['-config', configPath], { readPaths: [configPath, options.certs.directory] });
-  if (options.runtime === 'node' && options.nodeFlags) command = [command[0]!, ...options.nodeFlags, ...command.slice(1)];
+  if ((options.runtime === 'node' || options.runtime === 'bun') && options.runtimeFlags) {
+    command = [command[0]!, ...options.runtimeFlags, ...command.slice(1)];
+  }
   if (options.openFiles) command = withOpenFileLimit(command, options.openFiles);
   // NO_COLOR: Deno colours its error output, which would garble a start failure in the report.
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...options.env };
