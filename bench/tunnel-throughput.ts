@@ -21,6 +21,8 @@
  *   --connections N      [16]
  *   --variants LIST      a,b,c [all]
  *   --nginx-workers LIST 1 and/or auto [1]; `auto` adds a separately labelled row
+ *   --naive LIST         node,bun [both]: rows (n), the naive design of bench/reference/naive-proxy.ts on these
+ *                        runtimes, as a yardstick; `none` leaves them out
  *   --no-nginx           leave out (c)
  *   --log-level LEVEL    the proxy's log level [info, what an operator runs: two lines per request]
  *   --max-other-load C   run a measurement again (3 attempts in all) while other processes keep more than C
@@ -45,7 +47,17 @@ import { describeEnvironment } from './lib/environment.ts';
 import { createClient, type Target } from './lib/exchange.ts';
 import type { LoadJob, MeasurementOutput } from './lib/load-process.ts';
 import { findNginx, NGINX_INSTALL_HINT, nginxVersion, startNginx, type NginxWorkers, type RunningNginx } from './lib/nginx.ts';
-import { ROUTE_HOST, RUNTIMES, runtimeUnavailable, startBenchProxy, TUNNEL_DOMAIN, type BenchProxy } from './lib/proxy.ts';
+import {
+  NAIVE_ENTRY,
+  NAIVE_RUNTIMES,
+  ROUTE_HOST,
+  RUNTIMES,
+  runtimeUnavailable,
+  startBenchProxy,
+  TUNNEL_DOMAIN,
+  type BenchProxy,
+  type NaiveRuntime,
+} from './lib/proxy.ts';
 import { round } from './lib/stats.ts';
 import {
   summariseRuntime,
@@ -69,6 +81,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     variants: { type: 'string', default: 'a,b,c' },
     'nginx-workers': { type: 'string', default: '1' },
+    naive: { type: 'string', default: NAIVE_RUNTIMES.join(',') },
     'no-nginx': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
     'max-other-load': { type: 'string' },
@@ -83,7 +96,8 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(
     'node --import tsx bench/tunnel-throughput.ts [--runtimes node,bun,deno,binary] [--seconds 10] [--warmup 3] [--prime 10]\n' +
-      '  [--rounds 3] [--connections 16] [--variants a,b,c] [--nginx-workers 1[,auto]] [--no-nginx] [--log-level info]\n' +
+      '  [--rounds 3] [--connections 16] [--variants a,b,c] [--nginx-workers 1[,auto]] [--no-nginx] [--naive node,bun|none]\n' +
+      '  [--log-level info]\n' +
       '  [--max-other-load CORES] [--cpu-prof DIR] [--out DIR] [--keep-temp]\n' +
       'The options are explained at the top of bench/tunnel-throughput.ts.\n',
   );
@@ -104,6 +118,7 @@ const selectedVariants = list('variants', args.variants, ['a', 'b', 'c'] as cons
 const nginxWorkers =
   args['no-nginx'] || !selectedVariants.includes('c') ? [] : list('nginx-workers', args['nginx-workers'], ['1', 'auto'] as const);
 const runtimesToStart = selectedVariants.includes('b') ? requestedRuntimes : [];
+const naiveRuntimes = args.naive === 'none' ? [] : list('naive', args.naive, NAIVE_RUNTIMES);
 
 function positive(name: string, text: string, zeroAllowed = false): number {
   const value = Number(text);
@@ -198,6 +213,24 @@ try {
       notes.push(`${runtime}: not measured, the proxy did not start: ${firstLine(error)}`);
     }
   }
+  const naives = new Map<NaiveRuntime, BenchProxy>();
+  for (const runtime of naiveRuntimes) {
+    const unavailable = runtimeUnavailable(runtime);
+    if (unavailable) {
+      notes.push(`naive design on ${runtime}: not measured, ${unavailable}`);
+      continue;
+    }
+    const naive = await startBenchProxy({
+      runtime,
+      certs,
+      directory: join(temp, `naive-${runtime}`),
+      upstreamPort: upstream.port,
+      logLevel: settings.logLevel,
+      entry: NAIVE_ENTRY,
+    });
+    running.push(naive);
+    naives.set(runtime, naive);
+  }
   for (const note of notes) log(note);
 
   const jobs = new Map<VariantId, Pick<LoadJob, 'target' | 'watch'>>();
@@ -208,6 +241,12 @@ try {
     jobs.set(`b:${runtime}`, {
       target: { kind: 'tunnel', listenerUrl: proxy.listenerUrl, routeHost: ROUTE_HOST },
       watch: { proxy: proxy.pid, upstream: upstream.process.pid },
+    });
+  }
+  for (const [runtime, naive] of naives) {
+    jobs.set(`n:${runtime}`, {
+      target: { kind: 'tunnel', listenerUrl: naive.listenerUrl, routeHost: ROUTE_HOST },
+      watch: { proxy: naive.pid, upstream: upstream.process.pid },
     });
   }
   for (const [workers, nginx] of nginxes) {

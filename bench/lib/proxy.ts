@@ -13,6 +13,11 @@ import { freePort } from './ports.ts';
 import { spawnToFile, stopProcess, waitForPort, withOpenFileLimit, type Spawned } from './processes.ts';
 
 export const RUNTIMES: readonly RuntimeName[] = ['node', 'bun', 'deno', 'binary'];
+const MAIN_ENTRY = join(ROOT, 'src/main.ts');
+/** The naive design (bench/reference/naive-proxy.ts), runnable on Node and Bun. */
+export const NAIVE_ENTRY = join(ROOT, 'bench/reference/naive-proxy.ts');
+export const NAIVE_RUNTIMES = ['node', 'bun'] as const;
+export type NaiveRuntime = (typeof NAIVE_RUNTIMES)[number];
 export const TUNNEL_DOMAIN = 'tunnel.test';
 export const ROUTE = 'api';
 export const ROUTE_HOST = `${ROUTE}.${TUNNEL_DOMAIN}`;
@@ -28,6 +33,8 @@ export interface BenchProxyOptions {
   readonly runtimeFlags?: readonly string[];
   /** Open files the process must be allowed (the memory benchmark holds 1,000 tunnels). */
   readonly openFiles?: number;
+  /** Another program to start in the proxy's place with the same command line (bench/reference/). */
+  readonly entry?: string;
 }
 
 export interface BenchProxy {
@@ -65,6 +72,7 @@ export async function startBenchProxy(options: BenchProxyOptions): Promise<Bench
     }),
   );
   let command = proxyCommand(options.runtime, ['-config', configPath], { readPaths: [configPath, options.certs.directory] });
+  if (options.entry) command = command.map((part) => (part === MAIN_ENTRY ? options.entry! : part));
   if ((options.runtime === 'node' || options.runtime === 'bun') && options.runtimeFlags) {
     command = [command[0]!, ...options.runtimeFlags, ...command.slice(1)];
   }

@@ -5,9 +5,10 @@
 import type { RuntimeName } from '../../test/support/runtimes.ts';
 import type { MeasurementOutput } from './load-process.ts';
 import type { NginxWorkers } from './nginx.ts';
+import type { NaiveRuntime } from './proxy.ts';
 import { maximum, median, minimum, round, sum } from './stats.ts';
 
-export type VariantId = 'a' | `b:${RuntimeName}` | `c:${NginxWorkers}`;
+export type VariantId = 'a' | `b:${RuntimeName}` | `c:${NginxWorkers}` | `n:${NaiveRuntime}`;
 
 export interface Measurement extends MeasurementOutput {
   readonly round: number;
@@ -53,6 +54,8 @@ export interface RuntimeSummary {
   readonly toDirect: Ratio | undefined;
   readonly toNginx: Ratio | undefined;
   readonly toNginxAuto: Ratio | undefined;
+  /** Against the naive design on the same runtime (the binary is Bun). */
+  readonly toNaive: Ratio | undefined;
   readonly zeroErrors: boolean;
 }
 
@@ -61,9 +64,20 @@ export function targetsFor(runtime: RuntimeName): { toDirect: number; toNginx: n
   return runtime === 'bun' || runtime === 'binary' ? { toDirect: 0.7, toNginx: 1.0 } : { toDirect: 0.5, toNginx: undefined };
 }
 
+/**
+ * The naive design on the proxy's runtime: Node's for Node (and its bundle), Bun's for Bun and the binary. It
+ * does not run under Deno's permissions (and DESIGN.md saw it fail under Deno anyway).
+ */
+function naiveFor(runtime: RuntimeName): NaiveRuntime | undefined {
+  if (runtime === 'node' || runtime === 'node-bundle') return 'node';
+  if (runtime === 'bun' || runtime === 'binary') return 'bun';
+  return undefined;
+}
+
 export function variantLabel(id: VariantId): string {
   if (id === 'a') return '(a) direct to upstream, plain HTTP';
   if (id.startsWith('b:')) return `(b) tunnel through the proxy on ${id.slice(2)}`;
+  if (id.startsWith('n:')) return `(n) tunnel through the naive design on ${id.slice(2)}`;
   return id === 'c:1' ? '(c) nginx, TLS + Host routing, 1 worker' : '(c) nginx, TLS + Host routing, workers auto';
 }
 
@@ -120,6 +134,7 @@ export function summariseRuntime(runtime: RuntimeName, measurements: readonly Me
     toDirect: ratio('a', targets.toDirect),
     toNginx: ratio('c:1', targets.toNginx),
     toNginxAuto: ratio('c:auto', undefined),
+    toNaive: naiveFor(runtime) === undefined ? undefined : ratio(`n:${naiveFor(runtime)!}`, undefined),
     zeroErrors: b !== undefined && b.errors === 0 && b.warmupErrors === 0,
   };
 }
@@ -160,9 +175,15 @@ export function throughputMarkdown(
       `| ${v.label} | ${number(v.ratePerSecond.median)} (${number(v.ratePerSecond.min)}–${number(v.ratePerSecond.max)}) | ${number(v.p50Ms, 2)} | ${number(v.p99Ms, 2)} | ${errors} | ${cpuCell(v)} | ${number(v.otherBusyCores, 2)} |`,
     );
   }
-  lines.push('', '| runtime | (b)/(a) | (b)/(c) nginx 1 worker | (b)/(c) nginx auto | zero errors |', '|---|---|---|---|---|');
+  lines.push(
+    '',
+    '| runtime | (b)/(a) | (b)/(c) nginx 1 worker | (b)/(c) nginx auto | (b)/(n) naive design | zero errors |',
+    '|---|---|---|---|---|---|',
+  );
   for (const r of runtimes) {
-    lines.push(`| ${r.runtime} | ${ratioCell(r.toDirect)} | ${ratioCell(r.toNginx)} | ${ratioCell(r.toNginxAuto)} | ${r.zeroErrors ? '✅' : '❌'} |`);
+    lines.push(
+      `| ${r.runtime} | ${ratioCell(r.toDirect)} | ${ratioCell(r.toNginx)} | ${ratioCell(r.toNginxAuto)} | ${ratioCell(r.toNaive)} | ${r.zeroErrors ? '✅' : '❌'} |`,
+    );
   }
   return lines.join('\n');
 }
