@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createTunnelClient, type TunnelClient } from '../../src/tunnel/client.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
@@ -53,6 +54,14 @@ for (const runtime of selectedRuntimes()) {
             size += chunk.length;
           });
           request.on('end', () => response.end(JSON.stringify({ size, sha256: hash.digest('hex') })));
+        } else if (path === '/upload-cut') {
+          const seen = { bytes: 0, ended: false };
+          request.on('data', (chunk: Buffer) => {
+            seen.bytes += chunk.length;
+            if (seen.bytes >= 5) uploadStarted.resolve();
+          });
+          request.on('end', () => (seen.ended = true));
+          request.on('close', () => uploadClosed.resolve(seen));
         } else if (path === '/download') {
           const body = pattern(8 * MB, 7);
           response.setHeader('content-type', 'application/octet-stream');
@@ -123,6 +132,8 @@ for (const runtime of selectedRuntimes()) {
     });
 
     let endlessClosed = deferred<number>();
+    let uploadStarted = deferred<void>();
+    let uploadClosed = deferred<{ bytes: number; ended: boolean }>();
 
     const headersSeen = async (client: TunnelClient, init: RequestInit & { path?: string } = {}) => {
       const response = await client.fetch(url(init.path ?? '/echo-headers?x=1&x=2&y'), init);
@@ -260,6 +271,29 @@ for (const runtime of selectedRuntimes()) {
       assert.ok(closedAt - abortedAt < 5000, `upstream saw the close ${closedAt - abortedAt} ms after the client left`);
       const completed = await proxy.waitForLog((line) => line.msg === 'request completed' && line.outcome === 'cancelled');
       assert.equal(completed.route, 'api');
+    });
+
+    it('never hands the upstream a cut-short upload as a complete request', async () => {
+      uploadStarted = deferred<void>();
+      uploadClosed = deferred<{ bytes: number; ended: boolean }>();
+      const request = http.request({
+        agent: http1.agent,
+        host: `api.${TEST_DOMAIN}`,
+        servername: `api.${TEST_DOMAIN}`,
+        method: 'POST',
+        path: '/upload-cut',
+        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      });
+      request.on('error', () => undefined);
+      request.write('{"jsonrpc":');
+      await uploadStarted.promise;
+      // The tunnel goes away with the body half sent.
+      request.destroy();
+      const seen = await uploadClosed.promise;
+      assert.equal(seen.ended, false, 'the upstream saw the upload end cleanly');
+      assert.equal(seen.bytes, 11);
+      const completed = await proxy.waitForLog((line) => line.msg === 'request completed' && line.method === 'POST' && line.bytes_in === 11);
+      assert.notEqual(completed.outcome, 'complete');
     });
 
     it('answers 502 for an unknown host and logs "no route for host", without contacting any upstream', async () => {
