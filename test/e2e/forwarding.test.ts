@@ -276,14 +276,16 @@ for (const runtime of selectedRuntimes()) {
     it('never hands the upstream a cut-short upload as a complete request', async () => {
       uploadStarted = deferred<void>();
       uploadClosed = deferred<{ bytes: number; ended: boolean }>();
-      const request = http.request({
+      // `servername` is the tunnel agent's TLS option (SNI); node:http passes it through untyped.
+      const options: http.RequestOptions & { servername: string } = {
         agent: http1.agent,
         host: `api.${TEST_DOMAIN}`,
         servername: `api.${TEST_DOMAIN}`,
         method: 'POST',
         path: '/upload-cut',
         headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-      });
+      };
+      const request = http.request(options);
       request.on('error', () => undefined);
       request.write('{"jsonrpc":');
       await uploadStarted.promise;
