@@ -3,7 +3,6 @@
  * to the command line. Adapters are imported dynamically so that a runtime never loads another's code.
  */
 import { main } from './cli/main.ts';
-import { flushStderr } from './observability/logger.ts';
 import type { Platform } from './runtime/platform.ts';
 
 declare const Bun: unknown;
@@ -14,9 +13,6 @@ async function loadPlatform(): Promise<Platform> {
   if (typeof Deno !== 'undefined') return (await import('./runtime/deno.ts')).createDenoPlatform();
   return (await import('./runtime/node.ts')).createNodePlatform();
 }
-
-// Log lines are written in batches; whatever is still held goes out however the process ends.
-process.on('exit', flushStderr);
 
 const platform = await loadPlatform();
 const argv = typeof Deno !== 'undefined' ? Deno.args : process.argv.slice(2);

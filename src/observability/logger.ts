@@ -32,10 +32,11 @@ export type LineSink = (line: string) => void;
 /**
  * Standard error, written in batches: lines logged in one turn of the event loop leave in one write at its
  * end (or as soon as 256 are waiting). One synchronous console write per line cost more than the rest of
- * a proxied request on Bun (BENCHMARKS.md). The entry point calls `flushStderr` before the process exits,
- * so no line is lost.
+ * a proxied request on Bun (BENCHMARKS.md). Whatever is still held is written when the process exits,
+ * however it exits (`process.exit`, an uncaught exception), so no line is lost.
  */
 export const stderrSink: LineSink = (line) => {
+  if (!exitFlushInstalled) installExitFlush();
   pendingLines.push(line);
   if (pendingLines.length >= MAX_PENDING_LINES) flushStderr();
   else if (!flushScheduled) {
@@ -47,6 +48,17 @@ export const stderrSink: LineSink = (line) => {
 const MAX_PENDING_LINES = 256;
 const pendingLines: string[] = [];
 let flushScheduled = false;
+
+let exitFlushInstalled = false;
+
+type ExitEvents = { once(event: 'exit', listener: () => void): unknown };
+
+function installExitFlush(): void {
+  exitFlushInstalled = true;
+  // Node's `process` is a global on every runtime this runs on (Node, Bun, Deno 2); its 'exit' event
+  // fires synchronously on process.exit() and after an uncaught exception, where console writes still land.
+  (globalThis as { process?: ExitEvents }).process?.once('exit', flushStderr);
+}
 
 /** Writes every line `stderrSink` still holds. */
 export function flushStderr(): void {

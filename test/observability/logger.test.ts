@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import { createLogger, type LogLevel } from '../../src/observability/logger.ts';
@@ -23,8 +26,12 @@ interface ChildResult {
 
 /** Runs `source` as an ES module in a fresh Node process with tsx loaded. */
 function runChild(source: string): Promise<ChildResult> {
+  return runCommand([process.execPath, '--import', 'tsx', '--input-type=module', '-e', source]);
+}
+
+function runCommand(argv: readonly string[]): Promise<ChildResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], {
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -234,24 +241,26 @@ describe('stderrSink batching (child process)', () => {
 });
 
 describe('no line lost on exit (child process)', () => {
-  const script = (registerHook: boolean, ending: string) => `
-    import { createLogger, flushStderr } from ${JSON.stringify(LOGGER_URL)};
-    ${registerHook ? "process.on('exit', flushStderr);" : ''}
-    ${ending}
+  // `dropHook` removes the sink's own exit listener: the control that shows what keeps the line.
+  const script = (dropHook: boolean, ending: string) => `
+    import { createLogger } from ${JSON.stringify(LOGGER_URL)};
+    ${ending.replace('/*drop*/', dropHook ? "process.removeAllListeners('exit');" : '')}
   `;
   const exitNow = `
     createLogger('info').info('last words before exit', { n: 1 });
+    /*drop*/
     process.exit(3);
   `;
   const throwInTimer = `
     setTimeout(() => {
       createLogger('info').error('last words before crash', { n: 2 });
+      /*drop*/
       throw new Error('boom-uncaught');
     }, 0);
   `;
 
-  test('process.exit in the same turn keeps the line when the exit hook is registered', async () => {
-    const result = await runChild(script(true, exitNow));
+  test('process.exit in the same turn keeps the line, with no help from the entry point', async () => {
+    const result = await runChild(script(false, exitNow));
     assert.equal(result.status, 3, result.stderr);
     const line = result.stderr.split('\n').find((l) => l.includes('last words before exit'));
     assert.ok(line, `line missing from stderr: ${JSON.stringify(result.stderr)}`);
@@ -260,14 +269,14 @@ describe('no line lost on exit (child process)', () => {
     assert.equal(record.n, 1);
   });
 
-  test('without the exit hook the same line is lost (so the test above can fail)', async () => {
-    const result = await runChild(script(false, exitNow));
+  test('without the sink\'s exit listener the same line is lost (so the test above can fail)', async () => {
+    const result = await runChild(script(true, exitNow));
     assert.equal(result.status, 3, result.stderr);
     assert.ok(!result.stderr.includes('last words before exit'), result.stderr);
   });
 
-  test('an uncaught exception right after logging keeps the line when the exit hook is registered', async () => {
-    const result = await runChild(script(true, throwInTimer));
+  test('an uncaught exception right after logging keeps the line', async () => {
+    const result = await runChild(script(false, throwInTimer));
     assert.notEqual(result.status, 0);
     assert.ok(result.stderr.includes('boom-uncaught'), result.stderr);
     const line = result.stderr.split('\n').find((l) => l.includes('last words before crash'));
@@ -275,10 +284,22 @@ describe('no line lost on exit (child process)', () => {
     assert.equal((JSON.parse(line) as Record<string, unknown>).level, 'error');
   });
 
-  test('without the exit hook an uncaught exception loses the line', async () => {
-    const result = await runChild(script(false, throwInTimer));
+  test('without the sink\'s exit listener an uncaught exception loses the line', async () => {
+    const result = await runChild(script(true, throwInTimer));
     assert.notEqual(result.status, 0);
     assert.ok(result.stderr.includes('boom-uncaught'), result.stderr);
     assert.ok(!result.stderr.includes('last words before crash'), result.stderr);
   });
+
+  for (const runtime of ['bun', 'deno'] as const) {
+    test(`process.exit right after logging keeps the line on ${runtime}, stderr a pipe`, async () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'logger-exit-')), 'exit.ts');
+      writeFileSync(file, script(false, exitNow));
+      const argv = runtime === 'bun' ? [join(ROOT, 'node_modules/.bin/bun'), file] : [join(ROOT, 'node_modules/.bin/deno'), 'run', '--no-prompt', `--allow-read=${ROOT}`, file];
+      const result = await runCommand(argv);
+      rmSync(dirname(file), { recursive: true, force: true });
+      assert.equal(result.status, 3, result.stderr);
+      assert.ok(result.stderr.includes('last words before exit'), `line missing from stderr: ${JSON.stringify(result.stderr)}`);
+    });
+  }
 });
