@@ -17,6 +17,7 @@ import { isIP } from 'node:net';
 import { setImmediate } from 'node:timers';
 import { checkServerIdentity } from 'node:tls';
 import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
+import { webStreamFromReadable } from './node-readable.ts';
 import type { BodyProgress, UpstreamFetch, UpstreamRequest, UpstreamResponse } from './platform.ts';
 
 // Keep-alive pools keyed (by the agent) on address, port, server name and CA: a pooled connection always
@@ -123,51 +124,23 @@ function toBytes(buffer: Buffer): Uint8Array<ArrayBuffer> {
   return new Uint8Array(buffer.buffer as ArrayBuffer, buffer.byteOffset, buffer.byteLength);
 }
 
-/** The response body as it arrives, chunk by chunk, paused while the reader is not keeping up. */
+/** The response body as it arrives, starting with what came with the head; progress reported as it goes. */
 function bodyStream(incoming: http.IncomingMessage, request: UpstreamRequest, early: readonly Buffer[]): ReadableStream<Uint8Array> {
   const { progress } = request;
-  let done = false;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const chunk of early) {
-        progress.received(chunk.byteLength);
-        controller.enqueue(chunk);
-      }
-      // A body cut short (reset, abort) must fail, never end cleanly: truncation has to stay visible.
-      const cutShort = (): void => {
-        if (done) return;
-        done = true;
-        const error = request.signal.aborted
-          ? request.signal.reason
-          : new UpstreamError('protocol', `${describeTarget(request)}: the connection closed before the response body ended`);
-        controller.error(error);
-        progress.ended(request.signal.aborted ? 'cancelled' : 'error', error);
-      };
-      // Closed already, while the head was being handed over.
-      if (incoming.destroyed) {
-        cutShort();
-        return;
-      }
-      incoming.on('data', (chunk: Uint8Array) => {
-        if (done) return;
-        progress.received(chunk.byteLength);
-        controller.enqueue(chunk);
-        if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
-      });
-      incoming.once('end', () => {
-        if (done) return;
-        done = true;
-        controller.close();
-        progress.ended('complete');
-      });
-      incoming.once('close', cutShort);
+  return webStreamFromReadable(incoming, {
+    early,
+    chunk: (bytes) => progress.received(bytes),
+    ended: () => progress.ended('complete'),
+    // A body cut short (reset, abort) must fail, never end cleanly: truncation has to stay visible.
+    cutShort: () => {
+      const aborted = request.signal.aborted;
+      const error = aborted
+        ? request.signal.reason
+        : new UpstreamError('protocol', `${describeTarget(request)}: the connection closed before the response body ended`);
+      progress.ended(aborted ? 'cancelled' : 'error', error);
+      return error;
     },
-    pull() {
-      incoming.resume();
-    },
-    cancel(reason) {
-      if (done) return;
-      done = true;
+    cancelled: (reason) => {
       incoming.destroy();
       progress.ended('cancelled', reason);
     },

@@ -12,6 +12,7 @@ import tls from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ConnectionRegistry } from '../tunnel/connection-registry.ts';
+import { webStreamFromReadable } from './node-readable.ts';
 import { UPGRADE_REQUIRED_BODY, TEXT_FRAME_CLOSE_CODE, TEXT_FRAME_CLOSE_REASON, HANDSHAKE_TIMEOUT_MS } from '../tunnel/protocol.ts';
 import type { ConnectionInfo, KeyPair, TunnelListener, TunnelListenerOptions } from './platform.ts';
 
@@ -250,39 +251,15 @@ class TunnelConnection extends Duplex {
 }
 
 /**
- * A request body as one web stream read straight from the Node request: data as it arrives, paused while
- * the reader is behind; a request cut short errors it. Asked for `body`, @hono/node-server's request builds
- * a whole undici Request with two streams around `Readable.toWeb`; this took ~150 µs off a proxied POST
- * on Node 20 (BENCHMARKS.md). The request's other members stay @hono/node-server's.
+ * A request body as one web stream read straight from the Node request. Asked for `body`,
+ * @hono/node-server's request builds a whole undici Request with two streams around `Readable.toWeb`; this
+ * took ~150 µs off a proxied POST on Node 20 (BENCHMARKS.md). The request's other members stay
+ * @hono/node-server's.
  */
 function requestBodyStream(incoming: Readable): ReadableStream<Uint8Array> {
-  let done = false;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      incoming.on('data', (chunk: Buffer) => {
-        if (done) return;
-        controller.enqueue(chunk);
-        if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
-      });
-      incoming.once('end', () => {
-        if (done) return;
-        done = true;
-        controller.close();
-      });
-      incoming.once('close', () => {
-        if (done) return;
-        done = true;
-        controller.error(new Error('the client closed the request before its body ended'));
-      });
-      incoming.on('error', () => undefined);
-    },
-    pull() {
-      incoming.resume();
-    },
-    cancel() {
-      done = true;
-      // The rest is read and dropped, so the connection stays usable for the next request.
-      incoming.resume();
-    },
+  return webStreamFromReadable(incoming, {
+    cutShort: () => new Error('the client closed the request before its body ended'),
+    // The rest is read and dropped, so the connection stays usable for the next request.
+    cancelled: () => void incoming.resume(),
   });
 }
