@@ -14,19 +14,12 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { BunFixture, TestPki, type Line } from './bun-harness.ts';
+import type { ProgressRecord } from './upstream-fixture-support.ts';
 
 const FIXTURE = 'test/runtime/bun-upstream-fixture.ts';
 const BIG = 8_000_000;
 
-/** What the fixture recorded of the client's `BodyProgress` reports (bun-upstream-fixture.ts). */
-interface Progress {
-  sent: number;
-  received: number;
-  ended: { how: string; error?: Line }[];
-  receivedAfterEnd: number;
-}
-
-const progressOf = (reply: Line): Progress => reply.progress as Progress;
+const progressOf = (reply: Line): ProgressRecord => reply.progress as ProgressRecord;
 
 /**
  * The reports for a body of `length` bytes read to its end, whichever form it took: a stream reports every

@@ -14,6 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { DenoFixture, TestPki, type Leaf, type Line } from './deno-harness.ts';
+import type { ProgressRecord } from './upstream-fixture-support.ts';
 
 const FIXTURE = 'test/runtime/deno-upstream-fixture.ts';
 /** `.invalid` never resolves (RFC 6761): a request that reaches the upstream was not dialled by name. */
@@ -21,15 +22,7 @@ const NAME = 'upstream.invalid';
 const GZIPPED = gzipSync(Buffer.from('{"jsonrpc":"2.0","id":1,"result":{}}'));
 const BIG = 8_000_000;
 
-/** What the fixture recorded of the client's `BodyProgress` reports (deno-upstream-fixture.ts). */
-interface Progress {
-  sent: number;
-  received: number;
-  ended: { how: string; error?: Line }[];
-  receivedAfterEnd: number;
-}
-
-const progressOf = (line: Line | undefined): Progress => line?.progress as Progress;
+const progressOf = (line: Line | undefined): ProgressRecord => line?.progress as ProgressRecord;
 
 /**
  * The reports for a body of `length` bytes read to its end, whichever form it took: a stream reports every
@@ -160,7 +153,7 @@ describe('Deno upstream client', () => {
   /** Sends a request through the fixture and waits for its outcome (error, or head and whole body). */
   async function request(
     command: Record<string, unknown>,
-  ): Promise<{ id: string; head?: Line; error?: Line; body: string; bodyError?: Line; last: Line; progress: Progress }> {
+  ): Promise<{ id: string; head?: Line; error?: Line; body: string; bodyError?: Line; last: Line; progress: ProgressRecord }> {
     const id = String(++nextId);
     fixture.send({ cmd: 'fetch', id, address: '127.0.0.1', ...command });
     const first = await fixture.next((line) => line.id === id && ('status' in line || 'error' in line));
