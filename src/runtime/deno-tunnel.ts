@@ -1,9 +1,9 @@
 /**
- * The tunnel listener on Deno. A TCP listener takes the WebSocket upgrades itself (deno-websocket.ts) and
- * bridges each WebSocket's binary payload, byte for byte, over a loopback TCP connection to a `Deno.serve`
- * that terminates the inner TLS (rustls) and serves HTTP/1.1 and h2 (hyper) to the app. Chosen by
- * measurement (bench/paths/deno-listener.ts): Node's TLSSocket over the WebSocket stream fails under load
- * on Deno, and this path costs the least CPU per request of the native ones.
+ * The tunnel listener on Deno. A TCP listener takes the WebSocket upgrades itself
+ * (src/tunnel/websocket-frames.ts) and bridges each WebSocket's binary payload, byte for byte, over a loopback
+ * TCP connection to a `Deno.serve` that terminates the inner TLS (rustls) and serves HTTP/1.1 and h2 (hyper)
+ * to the app. Chosen by measurement (bench/paths/deno-listener.ts): Node's TLSSocket over the WebSocket stream
+ * fails under load on Deno, and this path costs the least CPU per request of the native ones.
  *
  * Why not `Deno.serve` + `Deno.upgradeWebSocket` for the outer side: that server cannot stop accepting
  * without closing every WebSocket it upgraded, and its WebSockets cannot be paused. Reading the frames
@@ -40,7 +40,7 @@ import {
   websocketKey,
   writeFrameHeader,
   type FrameEvent,
-} from './deno-websocket.ts';
+} from '../tunnel/websocket-frames.ts';
 import type {
   ConnectionInfo,
   InnerHandler,

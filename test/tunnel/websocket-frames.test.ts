@@ -1,5 +1,5 @@
 /**
- * The Deno listener's own WebSocket server side (src/runtime/deno-websocket.ts), on Node: reading and
+ * The tunnel's WebSocket server side (src/tunnel/websocket-frames.ts), on Node: reading and
  * answering the upgrade request, and the streaming frame reader, with frames cut at every byte boundary.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import {
   writeFrameHeader,
   type FrameEvent,
   type RequestHead,
-} from '../../src/runtime/deno-websocket.ts';
+} from '../../src/tunnel/websocket-frames.ts';
 
 const UPGRADE =
   'GET /tunnel HTTP/1.1\r\nHost: proxy:8080\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n' +

@@ -1,8 +1,8 @@
 /**
- * The server side of the tunnel's WebSocket (RFC 6455) on a raw TCP connection, for the Deno listener.
- * Deno's own WebSocket server (`Deno.serve` + `upgradeWebSocket`) cannot stop accepting without closing
- * the WebSockets it upgraded, has no flow control, and hands every message to JavaScript as an event; the
- * tunnel needs none of what it adds: binary payloads are a byte stream whatever the frame boundaries.
+ * The server side of the tunnel's WebSocket (RFC 6455) on a raw byte stream, written against web-standard
+ * APIs only (TextEncoder, crypto.subtle, btoa), so any runtime can use it; the Deno listener does
+ * (src/runtime/deno-tunnel.ts, which says why it reads the frames itself). The tunnel needs no message
+ * boundaries: binary payloads are a byte stream whatever the frame boundaries.
  *
  * Two parts, both pure: reading the upgrade request's head (and answering it), and a streaming frame
  * reader that unmasks payload bytes in place and passes them on as they arrive, never buffering a message.
