@@ -5,12 +5,15 @@
  * --allow-net=127.0.0.1 and --allow-read of the certificate directory.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import { createTunnelClient } from '../../src/tunnel/client.ts';
 import { TEXT_FRAME_CLOSE_CODE, UPGRADE_REQUIRED_BODY } from '../../src/tunnel/protocol.ts';
+import { startTcpBridge } from '../support/tcp-bridge.ts';
 import { DenoFixture, TestPki, type Leaf } from './deno-harness.ts';
 
 const FIXTURE = 'test/runtime/deno-tunnel-fixture.ts';
@@ -177,7 +180,8 @@ describe('Deno tunnel listener', () => {
         error: /no application protocol/,
       },
       {
-        // Node's client checks the certificate itself and hangs up before its Finished.
+        // Node's client checks the certificate itself and hangs up before its Finished, without an alert:
+        // a hang-up, not an unknown_ca alert (the next test has a client that sends one).
         tunnel: createTunnelClient({ listenerUrl, ca: new TestPki('stranger').caPem }),
         alpn: ['http/1.1'],
         reason: 'the client closed the connection during the handshake',
@@ -192,6 +196,52 @@ describe('Deno tunnel listener', () => {
       assert.equal(failed.serverName, HOST);
       tunnel.close();
     }
+  });
+
+  it('reports a client that refuses the certificate with a real unknown_ca alert (openssl s_client), in TLS 1.2 and 1.3', async () => {
+    // Node's client above hangs up without an alert; openssl sends one. In TLS 1.3 too it goes out in clear
+    // (15 03 03 00 02 02 30): OpenSSL checks the certificate before the server's Finished, when it has no
+    // handshake keys to write with yet, so the listener can name it in both versions.
+    const stranger = new TestPki('stranger');
+    const bridge = await startTcpBridge(listenerUrl);
+    try {
+      for (const version of ['-tls1_2', '-tls1_3']) {
+        const seen = fixture.events('handshakeFailed').length;
+        // Asynchronously: the bridge runs in this process and must keep serving while openssl runs.
+        const openssl = spawn(
+          'openssl',
+          ['s_client', '-connect', `127.0.0.1:${bridge.port}`, '-servername', HOST, version, '-CAfile', stranger.caFile, '-verify_return_error', '-brief'],
+          { stdio: ['pipe', 'ignore', 'pipe'] },
+        );
+        openssl.stdin.end();
+        let stderr = '';
+        openssl.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const [status] = (await once(openssl, 'exit')) as [number | null];
+        assert.notEqual(status, 0, 'openssl refused the certificate');
+        assert.match(stderr, /unable to get local issuer certificate/);
+        const failed = await fixture.next((line) => line.event === 'handshakeFailed' && fixture.events('handshakeFailed').indexOf(line) === seen);
+        assert.equal(failed.reason, 'the client sent a fatal alert: unknown_ca', version);
+        assert.equal(failed.serverName, HOST);
+      }
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it('reports an encrypted alert from a TLS 1.3 client', async () => {
+    // A client that already writes with handshake keys when it refuses sends its alert encrypted: played by
+    // hand, a real ClientHello, then an application_data record of an encrypted alert's length (19 bytes).
+    const seen = fixture.events('handshakeFailed').length;
+    const socket = new WebSocket(listenerUrl);
+    await once(socket, 'open');
+    const serverFlight = once(socket, 'message');
+    socket.send(await clientHello(HOST, 'TLSv1.3'));
+    await serverFlight;
+    socket.send(Buffer.from([23, 3, 3, 0, 19, ...new Array<number>(19).fill(0x5a)]));
+    const failed = await fixture.next((line) => line.event === 'handshakeFailed' && fixture.events('handshakeFailed').indexOf(line) === seen);
+    assert.equal(failed.reason, 'the client sent an encrypted alert (in TLS 1.3 usually: it does not trust the certificate)');
+    assert.equal(failed.serverName, HOST);
+    socket.close();
   });
 
   it('serves a new key pair on new handshakes while an open connection keeps working', async () => {
@@ -246,3 +296,19 @@ describe('Deno tunnel listener', () => {
   });
 });
 
+/** The ClientHello Node's TLS client would send, captured instead of sent. */
+function clientHello(serverName: string, maxVersion: tls.SecureVersion): Promise<Buffer> {
+  return new Promise((resolve) => {
+    let socket: TLSSocket | undefined;
+    const capture = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        resolve(chunk);
+        callback();
+        setImmediate(() => socket?.destroy());
+      },
+    });
+    socket = tls.connect({ socket: capture, servername: serverName, maxVersion, ALPNProtocols: ['http/1.1'] });
+    socket.on('error', () => undefined);
+  });
+}
