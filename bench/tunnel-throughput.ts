@@ -36,7 +36,6 @@
  * Needs nginx for variant (c) (Debian: `apt-get install -y nginx-light`); says so if it is missing.
  * Writes <out>/throughput-<time>.json (every round) and .md (the tables for BENCHMARKS.md).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,6 +46,7 @@ import { describeEnvironment } from './lib/environment.ts';
 import { createClient, type Target } from './lib/exchange.ts';
 import type { LoadJob, MeasurementOutput } from './lib/load-process.ts';
 import { findNginx, NGINX_INSTALL_HINT, nginxVersion, startNginx, type NginxWorkers, type RunningNginx } from './lib/nginx.ts';
+import { measure } from './lib/path-comparison.ts';
 import {
   NAIVE_ENTRY,
   NAIVE_RUNTIMES,
@@ -273,7 +273,7 @@ try {
   const priming: { variant: VariantId; output: MeasurementOutput }[] = [];
   if (settings.prime > 0) {
     for (const id of ids) {
-      const output = await measure(jobFor(id, 0, settings.prime * 1000));
+      const output = await measure(jobFor(id, 0, settings.prime * 1000), running);
       priming.push({ variant: id, output });
       if (output.measured.errors > 0) notes.push(`${variantLabel(id)}: ${output.measured.errors} errors while priming (${output.measured.firstError})`);
       log(`priming ${id.padEnd(8)}  ${round(output.measured.ratePerSecond)} req/s  errors ${output.measured.errors}`);
@@ -287,7 +287,7 @@ try {
       let attempts = 0;
       for (;;) {
         attempts++;
-        const output = await measure(jobFor(id, settings.warmup * 1000, settings.seconds * 1000));
+        const output = await measure(jobFor(id, settings.warmup * 1000, settings.seconds * 1000), running);
         log(progressLine(r + 1, id, output));
         if (!best || output.otherBusyCores < best.otherBusyCores) best = output;
         if (settings.maxOtherLoad === undefined || output.otherBusyCores <= settings.maxOtherLoad || attempts >= 3) break;
@@ -358,31 +358,6 @@ async function probe(id: VariantId, target: Target, caPem: string): Promise<void
     clearTimeout(timer);
     client.close();
   }
-}
-
-function measure(job: LoadJob): Promise<MeasurementOutput> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/lib/load-process.ts'), JSON.stringify(job)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const handle = { stop: async () => void child.kill('SIGKILL') };
-    running.push(handle);
-    // A generator that outlives its run by a minute is stuck, not slow.
-    const timer = setTimeout(() => child.kill('SIGKILL'), job.warmupMs + job.durationMs + 60_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      running.splice(running.indexOf(handle), 1);
-      const line = stdout.trim().split('\n').pop() ?? '';
-      if (code === 0 && line.startsWith('{')) resolvePromise(JSON.parse(line) as MeasurementOutput);
-      else reject(new Error(`the load generator exited with ${code}:\n${stderr || stdout}`));
-    });
-  });
 }
 
 function progressLine(roundNumber: number, id: VariantId, output: MeasurementOutput): string {
