@@ -117,6 +117,19 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     };
 
     const upstream = route.upstream;
+    const upstreamFailed = (error: unknown): Response => {
+      const status = error instanceof UpstreamError ? error.status : 502;
+      log.warn('upstream request failed', {
+        conn,
+        route: route.key,
+        upstream: upstream.origin,
+        kind: error instanceof UpstreamError ? error.kind : 'protocol',
+        error: describe(error),
+      });
+      finish(status, 'error', error);
+      return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
+    };
+
     let address: string;
     try {
       address = await resolveUpstreamAddress(upstream.host, options.resolveHost, state.policy);
@@ -165,16 +178,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         finish(499, 'cancelled');
         return plain(502, 'client went away\n');
       }
-      const status = error instanceof UpstreamError ? error.status : 502;
-      log.warn('upstream request failed', {
-        conn,
-        route: route.key,
-        upstream: upstream.origin,
-        kind: error instanceof UpstreamError ? error.kind : 'protocol',
-        error: describe(error),
-      });
-      finish(status, 'error', error);
-      return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
+      return upstreamFailed(error);
     }
 
     const upstreamBody = response.body;
@@ -188,16 +192,14 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       });
     } catch (cause) {
       // A status outside 200–599, or a reason phrase a Response cannot carry.
-      if (upstreamBody instanceof ReadableStream) void upstreamBody.cancel().catch(() => undefined);
-      const error = new UpstreamError('protocol', `${upstream.origin}: unusable response head: ${describe(cause)}`, { cause });
-      log.warn('upstream request failed', { conn, route: route.key, upstream: upstream.origin, kind: 'protocol', error: error.message });
-      finish(502, 'error', error);
-      return plain(502, `upstream unavailable: ${publicMessage(error)}\n`);
+      discard(upstreamBody);
+      return upstreamFailed(new UpstreamError('protocol', `${upstream.origin}: unusable response head: ${describe(cause)}`, { cause }));
     }
     status = response.status;
     if (bodyless) {
-      if (upstreamBody instanceof ReadableStream) void upstreamBody.cancel().catch(() => undefined);
+      // Logged before the discard, whose cancel report would otherwise read as the client's.
       finish(status, 'complete');
+      discard(upstreamBody);
     } else if (upstreamBody instanceof Uint8Array) {
       bytesDown = upstreamBody.byteLength;
       finish(status, 'complete');
@@ -222,6 +224,11 @@ function failureKind(kind: UpstreamErrorKind): UpstreamFailureKind {
     default:
       return kind;
   }
+}
+
+/** Drops a body nobody will read; a stream's upstream request goes with it. */
+function discard(body: UpstreamResponse['body']): void {
+  if (body instanceof ReadableStream) void body.cancel().catch(() => undefined);
 }
 
 function plain(status: number, text: string): Response {

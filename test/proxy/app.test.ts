@@ -261,6 +261,31 @@ describe('proxy app', () => {
     }
   });
 
+  it('logs a body that must be dropped (204) as complete, once, though dropping it cancels the stream', async () => {
+    let cancelled = false;
+    const { app, lines } = setup(async (upstream) => {
+      const body = streamedBody(upstream, ['ignored'], 'open');
+      return {
+        ...answer(null, { status: 204 }),
+        body: new ReadableStream<Uint8Array>({
+          pull: () => undefined,
+          cancel: async (reason) => {
+            cancelled = true;
+            await body.cancel(reason);
+          },
+        }),
+      };
+    });
+    const response = await app.fetch(request('/mcp', { method: 'DELETE' }), connection);
+    assert.equal(response.status, 204);
+    assert.equal(response.body, null);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(cancelled, true);
+    const completed = lines.filter((line) => line.msg === 'request completed');
+    assert.deepEqual(completed.map((line) => [line.status, line.outcome]), [[204, 'complete']]);
+    assert.equal(app.inFlight(), 0);
+  });
+
   it('returns null bodies for 204 and HEAD', async () => {
     const { app } = setup(async () => answer(null, { status: 204, headers: { 'mcp-session-id': 's' } }));
     const response = await app.fetch(request('/mcp', { method: 'DELETE' }), connection);
