@@ -106,7 +106,7 @@ function takeBody(incoming: http.IncomingMessage, request: UpstreamRequest, deli
   let complete = false;
   const collect = (chunk: Buffer): void => void early.push(chunk);
   const end = (): void => void (complete = true);
-  // Errors surface as an early 'close' (see bodyStream); without a listener one would crash the process.
+  // Errors surface as an early 'close' (node-readable.ts); without a listener one would crash the process.
   incoming.on('error', () => undefined);
   incoming.on('data', collect);
   incoming.once('end', end);

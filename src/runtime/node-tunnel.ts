@@ -216,8 +216,7 @@ class TunnelConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.bytesOut += chunk.length;
-    this.#webSocket.send(chunk, { binary: true }, callback);
+    this.#sendFrame(chunk, callback);
   }
 
   /**
@@ -225,7 +224,10 @@ class TunnelConnection extends Duplex {
    * writes, so a response's head and body cost the client one frame to parse and one read to decrypt.
    */
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((entry) => entry.chunk));
+    this.#sendFrame(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((entry) => entry.chunk)), callback);
+  }
+
+  #sendFrame(data: Buffer, callback: (error?: Error | null) => void): void {
     this.bytesOut += data.length;
     this.#webSocket.send(data, { binary: true }, callback);
   }
