@@ -61,7 +61,7 @@ function installExitFlush(): void {
 }
 
 /** Writes every line `stderrSink` still holds. */
-export function flushStderr(): void {
+function flushStderr(): void {
   flushScheduled = false;
   if (pendingLines.length === 0) return;
   const text = pendingLines.join('\n');
