@@ -1,12 +1,15 @@
 /**
  * Helpers for the runtime adapter tests, which run on Node's test runner: a throwaway PKI made with
  * openssl, and a fixture process (Bun or Deno) that speaks JSON lines on stdout and takes commands on stdin.
+ * At the end, what the tunnel fixtures (bun-tunnel-fixture.ts, deno-tunnel-fixture.ts) share: they import
+ * this module under Bun and Deno, so that part uses only web-standard globals.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { ConnectionInfo, TunnelEvents, TunnelListener } from '../../src/runtime/platform.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -128,5 +131,97 @@ export class FixtureProcess {
 
   kill(): void {
     if (this.#child.exitCode === null) this.#child.kill();
+  }
+}
+
+/** Fixture side: prints `value` as one JSON line on stdout. */
+export const printLine = (value: unknown): void => console.log(JSON.stringify(value));
+
+/** Fixture side: tunnel events that print each as `{"event":NAME,...}`. */
+export const printedTunnelEvents = (): TunnelEvents =>
+  new Proxy({} as TunnelEvents, { get: (_target, name) => (info: object) => printLine({ event: String(name), ...info }) });
+
+/**
+ * Fixture side: the app the tunnel fixtures serve, as test/runtime/tunnel-listener-contract.ts expects it.
+ * - `/stream`: an event stream whose second chunk is produced only when another request asks `/step`.
+ * - `/download?bytes=N`: bytes i % 251 for i in [0, N), in 64 KiB pieces, produced as the client reads them.
+ * - anything else: the request echoed as JSON (method, path, the URL's authority, the Host header, body when
+ *   at most 1 KiB, its length and SHA-256, the connection), streamed with an explicit Content-Length, which
+ *   the listener must still deliver whole over HTTP/1.1 (both send it chunked, without that length).
+ */
+export function tunnelFixtureApp(): (request: Request, connection: ConnectionInfo) => Promise<Response> {
+  const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
+  const encoder = new TextEncoder();
+  const streamed = (source: UnderlyingDefaultSource<Uint8Array>, contentType: string, length?: number): Response =>
+    new Response(new ReadableStream<Uint8Array>(source), {
+      headers: { 'content-type': contentType, ...(length === undefined ? {} : { 'content-length': String(length) }) },
+    });
+  return async (request, connection) => {
+    const url = new URL(request.url);
+    if (url.pathname === '/stream') {
+      return streamed({
+        start(controller) {
+          controller.enqueue(encoder.encode('data: one\n\n'));
+          streams.push(controller);
+        },
+      }, 'text/event-stream');
+    }
+    if (url.pathname === '/step') {
+      const controller = streams.shift();
+      controller?.enqueue(encoder.encode('data: two\n\n'));
+      controller?.close();
+      return new Response(controller ? 'stepped\n' : 'no stream\n');
+    }
+    if (url.pathname === '/download') {
+      const total = Number(url.searchParams.get('bytes'));
+      let sent = 0;
+      return streamed({
+        pull(controller) {
+          const piece = new Uint8Array(Math.min(65_536, total - sent));
+          for (let i = 0; i < piece.length; i++) piece[i] = (sent + i) % 251;
+          sent += piece.length;
+          controller.enqueue(piece);
+          if (sent >= total) controller.close();
+        },
+      }, 'application/octet-stream');
+    }
+    const body = new Uint8Array(await request.arrayBuffer());
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
+    const bytes = encoder.encode(JSON.stringify({
+      method: request.method,
+      path: url.pathname + url.search,
+      authority: url.host,
+      host: request.headers.get('host'),
+      body: body.length <= 1024 ? new TextDecoder().decode(body) : undefined,
+      bodyLength: body.length,
+      bodySha256: Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join(''),
+      connection,
+    }));
+    return streamed({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    }, 'application/json', bytes.length);
+  };
+}
+
+/**
+ * Fixture side: runs one command line on `listener` (setKeyPair with cert and key file paths read with
+ * `readText`, stopAccepting, closeAll) and prints its `{"reply":CMD,"id":ID,...}` line.
+ */
+export async function runTunnelCommand(listener: TunnelListener, line: string, readText: (path: string) => string): Promise<void> {
+  const command = JSON.parse(line) as { cmd: string; id?: string; cert?: string; key?: string };
+  try {
+    if (command.cmd === 'setKeyPair') {
+      listener.setKeyPair({ certPem: readText(command.cert ?? ''), keyPem: readText(command.key ?? '') });
+    } else if (command.cmd === 'stopAccepting') {
+      await listener.stopAccepting();
+    } else if (command.cmd === 'closeAll') {
+      listener.closeAll();
+    }
+    printLine({ reply: command.cmd, id: command.id, ok: true, open: listener.openConnections() });
+  } catch (error) {
+    printLine({ reply: command.cmd, id: command.id, ok: false, error: error instanceof Error ? error.message : String(error) });
   }
 }
