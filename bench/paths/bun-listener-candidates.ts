@@ -31,10 +31,10 @@ import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { bun, type BunServerWebSocket, type BunSocket } from '../../src/runtime/bun-api.ts';
+import { createBunPlatform } from '../../src/runtime/bun.ts';
 import { listenTunnelBun } from '../../src/runtime/bun-tunnel.ts';
 import { upstreamFetchBun } from '../../src/runtime/bun-upstream.ts';
-import { listenHttpBun } from '../../src/runtime/bun-http.ts';
-import { exit, onSignals, readTextFile, resolveHost, watchFiles } from '../../src/runtime/node-host.ts';
+import { readTextFile } from '../../src/runtime/node-host.ts';
 import { listenTunnelNode } from '../../src/runtime/node-tunnel.ts';
 import type {
   BodyProgress,
@@ -312,20 +312,8 @@ async function proxy(upstreamFetch: UpstreamFetch): Promise<number> {
       '',
     ].join('\n'),
   );
-  const platform: Platform = {
-    runtime: 'bun',
-    runtimeVersion: bun().version,
-    env: process.env,
-    readTextFile,
-    watchFiles,
-    resolveHost,
-    upstreamFetch,
-    rootCertificates: () => tls.rootCertificates,
-    listenTunnel: listenTunnelBun,
-    listenHttp: listenHttpBun,
-    onSignals,
-    exit,
-  };
+  // The platform src/runtime/bun.ts assembles, with only the upstream client swapped.
+  const platform: Platform = { ...createBunPlatform(), upstreamFetch };
   const running = await startProxy(platform, [fileSource(configPath, readTextFile)]);
   return running.listener.address.port;
 }
