@@ -141,7 +141,9 @@ export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<
     }
   };
 
-  void (async () => {
+  // Settles once the listening socket is gone: Deno drops it only when the pending accept has been
+  // cancelled, a turn after close(), so stopAccepting waits for this before it reports the port closed.
+  const acceptLoop = (async () => {
     while (accepting) {
       let conn: DenoTcpConn;
       try {
@@ -151,7 +153,8 @@ export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<
         if (accepting) await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
-      void admit(conn);
+      if (accepting) void admit(conn);
+      else closeQuietly(conn);
     }
   })();
 
@@ -164,13 +167,13 @@ export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<
       current = next;
       previous.retire();
     },
-    stopAccepting() {
+    async stopAccepting() {
       if (accepting) {
         accepting = false;
         closeQuietly(listener);
       }
+      await acceptLoop;
       stopWhenIdle();
-      return Promise.resolve();
     },
     openConnections: () => tunnels.size,
     closeAll() {

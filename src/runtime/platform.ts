@@ -50,7 +50,8 @@ export interface TunnelListener {
   readonly address: { readonly host: string; readonly port: number };
   /** Serve `pair` on handshakes that start from now on; established connections keep theirs. */
   setKeyPair(pair: KeyPair): void;
-  /** Stop accepting new tunnel connections; established ones keep running. */
+  /** Stop accepting new tunnel connections; established ones keep running. Resolves once the
+   *  listening socket is closed, so a connection attempted after that is refused. */
   stopAccepting(): Promise<void>;
   /** Number of open tunnel connections. */
   openConnections(): number;
