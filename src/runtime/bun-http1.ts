@@ -8,6 +8,7 @@
  * else is an `Http1ProtocolError` and the connection is not reused.
  */
 import { Buffer } from 'node:buffer';
+import { concatBytes } from '../bytes.ts';
 
 /** Largest response head accepted (status line and header fields), as Node's default. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -130,7 +131,7 @@ export class ResponseParser {
 
   #readHead(bytes: Uint8Array, from: number): number {
     // The head ends at the first empty line; look for CRLFCRLF across the piece boundary.
-    const joined = this.#head.length === 0 ? bytes.subarray(from) : concat(this.#head, bytes.subarray(from));
+    const joined = this.#head.length === 0 ? bytes.subarray(from) : concatBytes([this.#head, bytes.subarray(from)]);
     const searchFrom = Math.max(0, this.#head.length - 3);
     const end = indexOfHeadEnd(joined, searchFrom);
     if (end < 0) {
@@ -233,11 +234,11 @@ export class ResponseParser {
   #takeLine(bytes: Uint8Array, from: number): { line: string | undefined; next: number } {
     const lf = bytes.indexOf(LF, from);
     if (lf < 0) {
-      this.#line = concat(this.#line, bytes.subarray(from));
+      this.#line = concatBytes([this.#line, bytes.subarray(from)]);
       if (this.#line.length > MAX_LINE_BYTES) throw new Http1ProtocolError('line too long in the chunked response body');
       return { line: undefined, next: bytes.length };
     }
-    const whole = concat(this.#line, bytes.subarray(from, lf + 1));
+    const whole = concatBytes([this.#line, bytes.subarray(from, lf + 1)]);
     this.#line = new Uint8Array(0);
     if (whole.length > MAX_LINE_BYTES) throw new Http1ProtocolError('line too long in the chunked response body');
     if (whole.length < 2 || whole[whole.length - 2] !== CR) throw new Http1ProtocolError('bare LF in the chunked response body');
@@ -294,12 +295,4 @@ function indexOfHeadEnd(bytes: Uint8Array, from: number): number {
 /** Bytes as ISO-8859-1 text, one character per byte (TextDecoder's `latin1` is windows-1252, not this). */
 function latin1(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -10,6 +10,7 @@
  * opened. Nothing is retried: a request that fails fails once, with an `UpstreamError`.
  */
 import { isIP } from 'node:net';
+import { concatBytes } from '../bytes.ts';
 import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
 import { bun, type BunSocket, type BunSocketHandler } from './bun-api.ts';
 import {
@@ -384,7 +385,7 @@ class Exchange {
         }
         const frame = this.#framing.kind === 'chunked' ? chunkFrame(value) : value;
         // The head goes out with the first piece of the body: one write, one packet for a small request.
-        const bytes = first ? join(encoder.encode(head), frame) : frame;
+        const bytes = first ? concatBytes([encoder.encode(head), frame]) : frame;
         first = false;
         if (!connection.write(bytes)) await connection.whenDrained();
       }
@@ -392,7 +393,7 @@ class Exchange {
         throw new UpstreamError('protocol', `${describeTarget(request)}: the request body is shorter than its Content-Length`);
       }
       const tail = this.#framing.kind === 'chunked' ? LAST_CHUNK : new Uint8Array(0);
-      const bytes = first ? join(encoder.encode(head), tail) : tail;
+      const bytes = first ? concatBytes([encoder.encode(head), tail]) : tail;
       if (bytes.length > 0) connection.write(bytes);
       this.#requestSent = true;
     } catch (error) {
@@ -429,7 +430,7 @@ class Exchange {
     this.#pending = undefined;
     const { head, headers, early } = pending;
     let body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null = null;
-    if (head.hasBody && pending.complete) body = early.length === 1 ? early[0]! : joinAll(early);
+    if (head.hasBody && pending.complete) body = early.length === 1 ? early[0]! : concatBytes(early);
     else if (head.hasBody) {
       const { progress } = this.#request;
       body = new ReadableStream<Uint8Array>(
@@ -542,26 +543,6 @@ function keepAliveMs(field: string | null): number {
   const timeout = field === null ? undefined : /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(field)?.[1];
   if (timeout === undefined) return IDLE_MS;
   return Math.min(IDLE_MS, Number(timeout) * 1000 - KEEP_ALIVE_MARGIN_MS);
-}
-
-function joinAll(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (b.length === 0) return a;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 function messageOf(error: unknown): string {

@@ -16,6 +16,7 @@
  *   or either side closing before completion.
  * Once the handshake is decided the watch is done and the bridge stops feeding it.
  */
+import { concatBytes } from '../bytes.ts';
 import { parseClientHello, MAX_CLIENT_HELLO, type ClientHello } from './client-hello.ts';
 
 const CONTENT_CHANGE_CIPHER_SPEC = 20;
@@ -79,12 +80,12 @@ export class HandshakeWatch {
       this.#client.push(chunk, (type, payload, length) => this.#clientRecord(type, payload, length));
       return chunk;
     }
-    const held = concat(this.#held, chunk);
+    const held = concatBytes([this.#held, chunk]);
     const result = parseClientHello(held);
     if (result.kind === 'incomplete') {
       if (held.length > MAX_CLIENT_HELLO + 5 * 4) return this.#fail('ClientHello too large', ALERT_DECODE_ERROR);
-      // The caller may reuse its buffer once this returns: what is held must be a copy.
-      this.#held = held === chunk ? chunk.slice() : held;
+      // A copy (concatBytes never returns `chunk` itself): the caller may reuse its buffer once this returns.
+      this.#held = held;
       return undefined;
     }
     this.#held = new Uint8Array(0);
@@ -151,7 +152,7 @@ export class HandshakeWatch {
 
   #serverHandshake(payload: Uint8Array): void {
     this.#serverHelloBytes.push(payload);
-    const bytes = this.#serverHelloBytes.length === 1 ? payload : concatAll(this.#serverHelloBytes);
+    const bytes = this.#serverHelloBytes.length === 1 ? payload : concatBytes(this.#serverHelloBytes);
     if (bytes.length < 4) return;
     if (bytes[0] !== HANDSHAKE_SERVER_HELLO) return this.#fail('the TLS server answered with something other than a ServerHello');
     const length = 4 + ((bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!);
@@ -317,16 +318,4 @@ function hex(bytes: Uint8Array): string {
   let out = '';
   for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
   return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function concatAll(chunks: readonly Uint8Array[]): Uint8Array {
-  return chunks.reduce((all, chunk) => concat(all, chunk), new Uint8Array(0));
 }
