@@ -4,8 +4,6 @@
  * refusal of a bad configuration.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -16,7 +14,7 @@ import { createTunnelClient } from '../../src/tunnel/client.ts';
 import { makeTestCertificates, reissue, type TestCertificates } from '../support/certs.ts';
 import { spawnProxyRaw, startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes } from '../support/runtimes.ts';
-import { startTcpBridge } from '../support/tcp-bridge.ts';
+import { opensslHandshake, startTcpBridge } from '../support/tcp-bridge.ts';
 import { RecordingUpstream } from '../support/upstream.ts';
 
 for (const runtime of selectedRuntimes()) {
@@ -92,16 +90,7 @@ for (const runtime of selectedRuntimes()) {
       const stranger = await makeTestCertificates(TEST_DOMAIN);
       const bridge = await startTcpBridge(proxy.listenerUrl);
       try {
-        // Asynchronously: the bridge runs in this process and must keep serving while openssl runs.
-        const openssl = spawn(
-          'openssl',
-          ['s_client', '-connect', `127.0.0.1:${bridge.port}`, '-servername', `api.${TEST_DOMAIN}`, '-CAfile', join(stranger.directory, 'ca.crt'), '-verify_return_error', '-brief'],
-          { stdio: ['pipe', 'ignore', 'pipe'] },
-        );
-        openssl.stdin.end();
-        let stderr = '';
-        openssl.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        const [status] = (await once(openssl, 'exit')) as [number | null];
+        const { status, stderr } = await opensslHandshake(bridge.port, `api.${TEST_DOMAIN}`, join(stranger.directory, 'ca.crt'));
         assert.notEqual(status, 0, 'openssl refused the certificate');
         assert.match(stderr, /verify error|unable to get local issuer/i);
         const line = await proxy.waitForLog((entry) => entry.msg === 'tls handshake failed' && /unknown.ca/i.test(String(entry.reason)));

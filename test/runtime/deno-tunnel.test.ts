@@ -5,10 +5,8 @@
  * server refuses or a client abandons, and a real unknown_ca alert from openssl.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { startTcpBridge } from '../support/tcp-bridge.ts';
+import { opensslHandshake, startTcpBridge } from '../support/tcp-bridge.ts';
 import { DenoFixture, TestPki, type Leaf, type Line } from './deno-harness.ts';
 import { HOST, tunnelListenerContract } from './tunnel-listener-contract.ts';
 
@@ -61,16 +59,7 @@ describe('Deno tunnel listener', () => {
       try {
         for (const version of ['-tls1_2', '-tls1_3']) {
           const failure = nextFailure();
-          // Asynchronously: the bridge runs in this process and must keep serving while openssl runs.
-          const openssl = spawn(
-            'openssl',
-            ['s_client', '-connect', `127.0.0.1:${bridge.port}`, '-servername', HOST, version, '-CAfile', stranger.caFile, '-verify_return_error', '-brief'],
-            { stdio: ['pipe', 'ignore', 'pipe'] },
-          );
-          openssl.stdin.end();
-          let stderr = '';
-          openssl.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-          const [status] = (await once(openssl, 'exit')) as [number | null];
+          const { status, stderr } = await opensslHandshake(bridge.port, HOST, stranger.caFile, [version]);
           assert.notEqual(status, 0, 'openssl refused the certificate');
           assert.match(stderr, /unable to get local issuer certificate/);
           const failed = await failure();

@@ -2,6 +2,8 @@
  * A loopback TCP port whose connections are each carried over one WebSocket to the proxy, as binary
  * frames: what cloudflared does, so that ordinary TLS tools (openssl s_client) can be the backend.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { openWebSocketStream } from '../../src/tunnel/client.ts';
@@ -30,4 +32,27 @@ export async function startTcpBridge(listenerUrl: string): Promise<{ port: numbe
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * Runs `openssl s_client` through the bridge on `port`: SNI `serverName`, trusting only `caFile`, failing
+ * on a certificate it cannot verify (it then sends the server a real alert), then hanging up. Runs
+ * asynchronously: the bridge lives in the caller's process and must keep serving while openssl runs.
+ */
+export async function opensslHandshake(
+  port: number,
+  serverName: string,
+  caFile: string,
+  extraArgs: readonly string[] = [],
+): Promise<{ status: number | null; stderr: string }> {
+  const openssl = spawn(
+    'openssl',
+    ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', serverName, ...extraArgs, '-CAfile', caFile, '-verify_return_error', '-brief'],
+    { stdio: ['pipe', 'ignore', 'pipe'] },
+  );
+  openssl.stdin.end();
+  let stderr = '';
+  openssl.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [status] = (await once(openssl, 'exit')) as [number | null];
+  return { status, stderr };
 }
