@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { makeTestCertificates } from '../test/support/certs.ts';
 import { ROOT, type RuntimeName } from '../test/support/runtimes.ts';
 import { describeEnvironment } from './lib/environment.ts';
-import type { HoldJob } from './lib/hold-tunnels.ts';
+import type { HoldJob } from './lib/hold_tunnels.ts';
 import {
   openDescriptors,
   peakResidentKiB,
@@ -121,7 +121,7 @@ for (const runtime of runtimes) {
 
     const job: HoldJob = { listenerUrl: proxy.listenerUrl, caFile, hostname: ROUTE_HOST, connections, parallel: 50 };
     holder = spawnToFile(
-      withOpenFileLimit([process.execPath, '--import', 'tsx', join(ROOT, 'bench/lib/hold-tunnels.ts'), JSON.stringify(job)], openFiles),
+      withOpenFileLimit([process.execPath, '--import', 'tsx', join(ROOT, 'bench/lib/hold_tunnels.ts'), JSON.stringify(job)], openFiles),
       join(temp, `holder-${runtime}.log`),
       { cwd: ROOT },
     );

@@ -3,15 +3,15 @@
  * to the command line. Adapters are imported dynamically so that a runtime never loads another's code.
  */
 import { main } from './cli/main.ts';
-import type { Platform } from './runtime/platform.ts';
+import type { Platform } from './platform.ts';
 
 declare const Bun: unknown;
 declare const Deno: { args: string[]; execPath(): string; mainModule: string } | undefined;
 
 async function loadPlatform(): Promise<Platform> {
-  if (typeof Bun !== 'undefined') return (await import('./runtime/bun.ts')).createBunPlatform();
-  if (typeof Deno !== 'undefined') return (await import('./runtime/deno.ts')).createDenoPlatform();
-  return (await import('./runtime/node.ts')).createNodePlatform();
+  if (typeof Bun !== 'undefined') return (await import('./adapter/bun/platform.ts')).createBunPlatform();
+  if (typeof Deno !== 'undefined') return (await import('./adapter/deno/platform.ts')).createDenoPlatform();
+  return (await import('./adapter/node/platform.ts')).createNodePlatform();
 }
 
 const platform = await loadPlatform();

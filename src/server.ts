@@ -13,11 +13,11 @@ import { loadConfig } from './config/load.ts';
 import type { ConfigSource } from './config/source.ts';
 import type { ProxyConfig } from './config/types.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
-import { ProxyMetrics } from './observability/proxy-metrics.ts';
+import { ProxyMetrics } from './observability/proxy_metrics.ts';
 import { createProxyApp, type ProxyState } from './proxy/app.ts';
-import { RouteTable } from './routing/route-table.ts';
-import type { FileWatch, HttpListener, KeyPair, Platform, TunnelEvents, TunnelListener } from './runtime/platform.ts';
-import { createIpPolicy } from './upstream/ip-policy.ts';
+import { RouteTable } from './routing/route_table.ts';
+import type { FileWatch, HttpListener, KeyPair, Platform, TunnelEvents, TunnelListener } from './platform.ts';
+import { createIpPolicy } from './upstream/ip_policy.ts';
 import { loadUpstreamTrust } from './upstream/trust.ts';
 import { VERSION } from './version.ts';
 

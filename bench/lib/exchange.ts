@@ -4,7 +4,7 @@
  * differs between variants:
  *
  * - (a) direct:  plain TCP to the upstream;
- * - (b) tunnel:  WebSocket → TLS → HTTP/1.1 to the proxy's listener (src/tunnel/client.ts's agent);
+ * - (b) tunnel:  WebSocket → TLS → HTTP/1.1 to the proxy's listener (src/client/tunnel_client.ts's agent);
  * - (c) nginx:   TLS over TCP to nginx, verified against the test CA with the route's name as SNI.
  *
  * Going through `fetch` (Request/Response objects and web streams) roughly doubled the client's CPU per
@@ -14,7 +14,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { createTunnelClient, type TunnelClient } from '../../src/tunnel/client.ts';
+import { createTunnelClient, type TunnelClient } from '../../src/client/tunnel_client.ts';
 import type { Exchange } from './load.ts';
 import { REQUEST_BODY, REQUEST_HEADERS } from './workload.ts';
 

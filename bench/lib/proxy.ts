@@ -14,8 +14,8 @@ import { spawnToFile, stopProcess, waitForPort, withOpenFileLimit, type Spawned 
 
 export const RUNTIMES: readonly RuntimeName[] = ['node', 'bun', 'deno', 'binary'];
 const MAIN_ENTRY = join(ROOT, 'src/main.ts');
-/** The naive design (bench/reference/naive-proxy.ts), runnable on Node and Bun. */
-export const NAIVE_ENTRY = join(ROOT, 'bench/reference/naive-proxy.ts');
+/** The naive design (bench/reference/naive_proxy.ts), runnable on Node and Bun. */
+export const NAIVE_ENTRY = join(ROOT, 'bench/reference/naive_proxy.ts');
 export const NAIVE_RUNTIMES = ['node', 'bun'] as const;
 export type NaiveRuntime = (typeof NAIVE_RUNTIMES)[number];
 export const TUNNEL_DOMAIN = 'tunnel.test';

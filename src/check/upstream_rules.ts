@@ -5,9 +5,10 @@
  * applies (one refused address refuses the upstream), not a copy of it.
  */
 import type { ProxyConfig, Route } from '../config/types.ts';
-import type { ResolveHost } from '../runtime/platform.ts';
+import type { ResolveHost } from '../platform.ts';
 import { UpstreamError, UpstreamIpPolicyError } from '../upstream/errors.ts';
-import { type IpPolicy, parseIpRange } from '../upstream/ip-policy.ts';
+import { parseIpRange } from '../net/ip_range.ts';
+import type { IpPolicy } from '../upstream/ip_policy.ts';
 import { resolveUpstreamAddress } from '../upstream/resolve.ts';
 import { type CheckResult, failed, passed, warned } from './check_result.ts';
 

@@ -10,10 +10,10 @@ import { resolveConfigPath } from '../config/load.ts';
 import { envSource } from '../config/sources/env.ts';
 import { fileSource } from '../config/sources/file.ts';
 import { flagSource } from '../config/sources/flags.ts';
-import type { Platform } from '../runtime/platform.ts';
-import { connectProbe as tcpConnectProbe } from '../runtime/tcp-probe.ts';
+import type { Platform } from '../platform.ts';
+import { connectProbe as tcpConnectProbe } from '../adapter/node_compat/tcp_probe.ts';
 import { formatFlagUsage, parseFlags, stringFlag, UsageError, type FlagSpec } from './flags.ts';
-import type { CliIo } from './main.ts';
+import type { CliIo } from './io.ts';
 
 const CHECK_FLAGS: readonly FlagSpec[] = [
   { name: 'config', kind: 'string', placeholder: 'PATH', usage: 'configuration file (default $MCP_PROXY_CONFIG, else /etc/mcp-gateway/config.yaml)' },

@@ -16,10 +16,10 @@ import { z } from 'zod';
 import { createCertificateAuthority } from '../certs/certificate_authority.ts';
 import { issueServerCertificate } from '../certs/server_certificate.ts';
 import { fileSource } from '../config/sources/file.ts';
-import type { Platform } from '../runtime/platform.ts';
+import type { Platform } from '../platform.ts';
 import { startProxy } from '../server.ts';
-import { createTunnelClient } from '../tunnel/client.ts';
-import type { CliIo } from './main.ts';
+import { createTunnelClient } from '../client/tunnel_client.ts';
+import type { CliIo } from './io.ts';
 
 const DEMO_DOMAIN = 'demo.tunnel.localhost';
 

@@ -9,10 +9,11 @@ import { envSource } from '../config/sources/env.ts';
 import { fileSource } from '../config/sources/file.ts';
 import { flagSource } from '../config/sources/flags.ts';
 import { createLogger } from '../observability/logger.ts';
-import type { Platform } from '../runtime/platform.ts';
+import type { Platform } from '../platform.ts';
 import { startProxy } from '../server.ts';
 import { VERSION } from '../version.ts';
 import { formatFlagUsage, parseFlags, stringFlag, UsageError, type FlagSpec } from './flags.ts';
+import type { CliIo } from './io.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -45,11 +46,6 @@ Environment (overridden by flags, override the file):
 
 Signals: SIGTERM or SIGINT drain in-flight requests for up to shutdown_timeout, then exit 0.
 `;
-
-export interface CliIo {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-}
 
 export async function main(argv: readonly string[], invokedAs: string, platform: Platform, io: CliIo): Promise<number> {
   if (baseName(invokedAs) === 'setup') return runSetupCommand(argv, platform, io);

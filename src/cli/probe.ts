@@ -6,7 +6,7 @@
  * carries every request through the tunnel to one route.
  */
 import { ConfigError } from '../config/errors.ts';
-import { checkListenAddress } from '../config/listen-address.ts';
+import { checkListenAddress } from '../config/listen_address.ts';
 import { loadConfig, resolveConfigPath } from '../config/load.ts';
 import { parseDuration } from '../config/duration.ts';
 import { envSource } from '../config/sources/env.ts';
@@ -19,10 +19,10 @@ import { caSubjects } from '../probe/ca_subjects.ts';
 import { probeContext, probeRoute, type ProbeOptions, type RouteReport } from '../probe/probe_route.ts';
 import { formatHeader, formatRouteLine, formatSummary, toJson, type ProbeRunInfo } from '../probe/report.ts';
 import { listenerUrl, ProbeInputError, selectTargets, type ProbeTarget } from '../probe/targets.ts';
-import type { Platform } from '../runtime/platform.ts';
-import { createTunnelClient } from '../tunnel/client.ts';
+import type { Platform } from '../platform.ts';
+import { createTunnelClient } from '../client/tunnel_client.ts';
 import { formatFlagUsage, parseFlags, stringFlag, UsageError, type FlagSpec, type ParsedFlags } from './flags.ts';
-import type { CliIo } from './main.ts';
+import type { CliIo } from './io.ts';
 
 const EXIT_HEALTHY = 0;
 const EXIT_UNHEALTHY = 1;

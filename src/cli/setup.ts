@@ -1,8 +1,8 @@
 /** `mcp-proxy setup …` and the binary invoked as `setup`: the setup component. */
 import { createDefaultSetupDeps } from '../setup/default_deps.ts';
 import { runSetup } from '../setup/run_setup.ts';
-import type { Platform } from '../runtime/platform.ts';
-import type { CliIo } from './main.ts';
+import type { Platform } from '../platform.ts';
+import type { CliIo } from './io.ts';
 
 export async function runSetupCli(argv: readonly string[], _platform: Platform, io: CliIo): Promise<number> {
   return runSetup(argv, createDefaultSetupDeps({ print: io.stdout }));

@@ -3,10 +3,10 @@
  * variable or a flag) and returns the converted value or a problem naming the value seen and the fix.
  */
 import { LOG_LEVELS, type LogLevel } from '../observability/logger.ts';
-import { parseIpRangeResult } from '../upstream/ip-policy.ts';
+import { parseIpRangeResult } from '../net/ip_range.ts';
 import { parseDuration } from './duration.ts';
 import { checkDnsName } from './hostname.ts';
-import { checkListenAddress } from './listen-address.ts';
+import { checkListenAddress } from './listen_address.ts';
 import { type Checked, type Failed, describeValue, fail, ok, quote, wrongType } from './problem.ts';
 import type { ListenAddress } from './types.ts';
 

@@ -6,7 +6,7 @@
  * resolvers read such names as IPv4 in short, octal or hex forms, and a name that means one address to
  * the checker and another to the dialler is how SSRF filters are bypassed.
  */
-import { formatIpv6, parseIpv4, parseIpv6 } from '../upstream/ip-address.ts';
+import { formatIpv6, parseIpv4, parseIpv6 } from '../net/ip_address.ts';
 import { type Checked, fail, ok, quote } from './problem.ts';
 
 /** Labels of a host name. Underscores are allowed: Docker and Compose service names use them. */

@@ -8,7 +8,7 @@ import { type Problem, isMapping, quote } from './problem.ts';
 import { checkRouteKey } from './routes.ts';
 import type { PathKey } from './source.ts';
 import type { ListenAddress } from './types.ts';
-import { parseUpstream } from './upstream-url.ts';
+import { parseUpstream } from './upstream_url.ts';
 
 export interface RelationProblem {
   readonly path: readonly PathKey[];

@@ -6,7 +6,7 @@
 import type { Route } from './types.ts';
 import { checkDnsName } from './hostname.ts';
 import { type Checked, type Problem, describeValue, quote } from './problem.ts';
-import { parseUpstream } from './upstream-url.ts';
+import { parseUpstream } from './upstream_url.ts';
 
 export const ROUTES_EXAMPLE = 'routes:\n    echo: http://hello-mcp:9000';
 

@@ -4,7 +4,7 @@
  * and `tools/list` through the tunnel client, which verifies the certificate for real. The first failure
  * ends the probe of the route with a diagnosis; one deadline covers all stages.
  */
-import { createTunnelClient } from '../tunnel/client.ts';
+import { createTunnelClient } from '../client/tunnel_client.ts';
 import { diagnoseMcpStage, timedOut } from './diagnose_answer.ts';
 import { diagnoseTls, diagnoseWebSocket, type PeerCertificate } from './diagnose_tunnel.ts';
 import type { Diagnosis, ProbeContext, ProbeStage } from './diagnosis.ts';

@@ -8,7 +8,7 @@
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { openWebSocketStream } from '../tunnel/client.ts';
+import { openWebSocketStream } from '../client/tunnel_client.ts';
 import { errorCode, type PeerCertificate, type TlsOutcome, type WebSocketOutcome } from './diagnose_tunnel.ts';
 
 export interface HandshakeObservation {

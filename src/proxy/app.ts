@@ -6,8 +6,8 @@
 import { Hono } from 'hono';
 import type { ProxyConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ProxyMetrics, UpstreamFailureKind } from '../observability/proxy-metrics.ts';
-import { RouteTable, normalizeHost } from '../routing/route-table.ts';
+import type { ProxyMetrics, UpstreamFailureKind } from '../observability/proxy_metrics.ts';
+import { RouteTable, normalizeHost } from '../routing/route_table.ts';
 import type {
   BodyProgress,
   ConnectionInfo,
@@ -16,9 +16,9 @@ import type {
   UpstreamFetch,
   UpstreamResponse,
   UpstreamTrust,
-} from '../runtime/platform.ts';
+} from '../platform.ts';
 import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
-import type { IpPolicy } from '../upstream/ip-policy.ts';
+import type { IpPolicy } from '../upstream/ip_policy.ts';
 import { resolveUpstreamAddress } from '../upstream/resolve.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 

@@ -6,9 +6,9 @@
  * have picked. The caller dials the returned address, never the name, so an answer that changes
  * between this check and the connect (DNS rebinding) cannot reach an unchecked address.
  */
-import type { ResolveHost } from '../runtime/platform.ts';
+import type { ResolveHost } from '../platform.ts';
 import { UpstreamError, UpstreamIpPolicyError, type IpRefusal } from './errors.ts';
-import type { IpPolicy } from './ip-policy.ts';
+import type { IpPolicy } from './ip_policy.ts';
 
 /**
  * Returns the checked address to dial for `host` (a name, an IPv4 literal, or an IPv6 literal with or

@@ -4,7 +4,7 @@
  * built-in roots when the OS has none. Read once per configuration, so requests never touch the disk.
  */
 import type { UpstreamSettings } from '../config/types.ts';
-import type { UpstreamTrust } from '../runtime/platform.ts';
+import type { UpstreamTrust } from '../platform.ts';
 
 /** Where Linux distributions keep the system CA bundle, in the order Go looks. */
 export const SYSTEM_CA_FILES = [

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type CheckCliOverrides, runCheckCli } from '../../src/cli/check.ts';
-import type { Platform } from '../../src/runtime/platform.ts';
-import { createNodePlatform } from '../../src/runtime/node.ts';
+import type { Platform } from '../../src/platform.ts';
+import { createNodePlatform } from '../../src/adapter/node/platform.ts';
 import { type Issued, Pki, serverExtensions } from './helpers/pki.ts';
 import { configYaml } from './helpers/run.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connectProbe } from '../../src/runtime/tcp-probe.ts';
+import { connectProbe } from '../../src/adapter/node_compat/tcp_probe.ts';
 import { acceptingPort, refusingPort } from './helpers/loopback.ts';
 
 describe('connectProbe (node:net)', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { createTunnelClient, type TunnelClient } from '../../src/tunnel/client.ts';
+import { createTunnelClient, type TunnelClient } from '../../src/client/tunnel_client.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes } from '../support/runtimes.ts';

@@ -10,11 +10,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { createTunnelClient } from '../../src/tunnel/client.ts';
+import { createTunnelClient } from '../../src/client/tunnel_client.ts';
 import { makeTestCertificates, reissue, type TestCertificates } from '../support/certs.ts';
 import { spawnProxyRaw, startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes } from '../support/runtimes.ts';
-import { opensslHandshake, startTcpBridge } from '../support/tcp-bridge.ts';
+import { opensslHandshake, startTcpBridge } from '../support/tcp_bridge.ts';
 import { RecordingUpstream } from '../support/upstream.ts';
 
 for (const runtime of selectedRuntimes()) {

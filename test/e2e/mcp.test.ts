@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { createTunnelClient, type TunnelProtocol } from '../../src/tunnel/client.ts';
+import { createTunnelClient, type TunnelProtocol } from '../../src/client/tunnel_client.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes } from '../support/runtimes.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { issueServerCertificate } from '../../src/certs/server_certificate.ts';
-import { createTunnelClient } from '../../src/tunnel/client.ts';
+import { createTunnelClient } from '../../src/client/tunnel_client.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes } from '../support/runtimes.ts';

@@ -15,8 +15,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { parse, stringify } from 'yaml';
 import { issueServerCertificate } from '../../src/certs/server_certificate.ts';
 import { runProbeCli } from '../../src/cli/probe.ts';
-import { createNodePlatform } from '../../src/runtime/node.ts';
-import type { Platform } from '../../src/runtime/platform.ts';
+import { createNodePlatform } from '../../src/adapter/node/platform.ts';
+import type { Platform } from '../../src/platform.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes } from '../support/runtimes.ts';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCertificateAuthority } from '../../src/certs/certificate_authority.ts';
 import { runProbeCli } from '../../src/cli/probe.ts';
-import type { Platform } from '../../src/runtime/platform.ts';
+import type { Platform } from '../../src/platform.ts';
 
 const CONFIG = [
   'listen_addr: ":8080"',

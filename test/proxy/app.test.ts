@@ -8,11 +8,11 @@ import { describe, it } from 'node:test';
 import type { ProxyConfig } from '../../src/config/types.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createProxyApp, type ProxyState } from '../../src/proxy/app.ts';
-import { ProxyMetrics } from '../../src/observability/proxy-metrics.ts';
-import { RouteTable } from '../../src/routing/route-table.ts';
-import type { ConnectionInfo, UpstreamFetch, UpstreamRequest, UpstreamResponse } from '../../src/runtime/platform.ts';
+import { ProxyMetrics } from '../../src/observability/proxy_metrics.ts';
+import { RouteTable } from '../../src/routing/route_table.ts';
+import type { ConnectionInfo, UpstreamFetch, UpstreamRequest, UpstreamResponse } from '../../src/platform.ts';
 import { UpstreamError } from '../../src/upstream/errors.ts';
-import { createIpPolicy } from '../../src/upstream/ip-policy.ts';
+import { createIpPolicy } from '../../src/upstream/ip_policy.ts';
 
 const connection: ConnectionInfo = { id: 7, remoteAddress: '127.0.0.1', serverName: 'echo.t.example', alpn: 'http/1.1' };
 

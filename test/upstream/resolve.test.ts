@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_ALLOWED_IPS } from '../../src/config/types.ts';
-import type { ResolveHost } from '../../src/runtime/platform.ts';
+import type { ResolveHost } from '../../src/platform.ts';
 import { UpstreamError, UpstreamIpPolicyError } from '../../src/upstream/errors.ts';
-import { createIpPolicy } from '../../src/upstream/ip-policy.ts';
+import { createIpPolicy } from '../../src/upstream/ip_policy.ts';
 import { resolveUpstreamAddress } from '../../src/upstream/resolve.ts';
 
 const defaultPolicy = createIpPolicy({ allowedIps: DEFAULT_ALLOWED_IPS, allowedIpsIsDefault: true, disableIpValidation: false });

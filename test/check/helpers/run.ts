@@ -5,8 +5,8 @@ import { flagSource } from '../../../src/config/sources/flags.ts';
 import type { CheckReport, CheckResult } from '../../../src/check/check_result.ts';
 import { runCheck } from '../../../src/check/run_check.ts';
 import type { ConnectProbe } from '../../../src/check/upstream_rules.ts';
-import type { ResolveHost } from '../../../src/runtime/platform.ts';
-import { readTextFile } from '../../../src/runtime/node-host.ts';
+import type { ResolveHost } from '../../../src/platform.ts';
+import { readTextFile } from '../../../src/adapter/node_compat/host.ts';
 
 export interface FakeNetwork {
   readonly resolveHost: ResolveHost;

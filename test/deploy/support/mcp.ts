@@ -1,7 +1,7 @@
 /** One MCP session through the tunnel path (WebSocket → inner TLS → HTTP), as Anthropic's backend opens it. */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { createTunnelClient } from '../../../src/tunnel/client.ts';
+import { createTunnelClient } from '../../../src/client/tunnel_client.ts';
 
 export interface EchoResult {
   readonly serverName: string | undefined;

@@ -1,0 +1,148 @@
+/**
+ * The tunnel's WebSocket server side (src/wire/websocket.ts), on Node: reading and
+ * answering the upgrade request, and the streaming frame reader, with frames cut at every byte boundary.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  FrameReader,
+  MAX_HEAD_BYTES,
+  closeFrame,
+  parseRequestHead,
+  switchingProtocols,
+  websocketKey,
+  writeFrameHeader,
+  type FrameEvent,
+  type RequestHead,
+} from '../../src/wire/websocket.ts';
+
+const UPGRADE =
+  'GET /tunnel HTTP/1.1\r\nHost: proxy:8080\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+function head(text: string): RequestHead {
+  const result = parseRequestHead(Buffer.from(text));
+  assert.equal(result.kind, 'head');
+  return (result as { head: RequestHead }).head;
+}
+
+/** A client frame: masked, as RFC 6455 requires of clients. */
+function clientFrame(opcode: number, payload: Uint8Array, options: { fin?: boolean; rsv?: number; masked?: boolean } = {}): Buffer {
+  const { fin = true, rsv = 0, masked = true } = options;
+  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const length = payload.length;
+  const extended = length < 126 ? Buffer.alloc(0) : length < 65_536 ? Buffer.alloc(2) : Buffer.alloc(8);
+  if (length >= 126 && length < 65_536) extended.writeUInt16BE(length);
+  if (length >= 65_536) extended.writeBigUInt64BE(BigInt(length));
+  const first = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
+  const second = (masked ? 0x80 : 0) | (length < 126 ? length : length < 65_536 ? 126 : 127);
+  const body = Buffer.from(payload).map((byte, i) => (masked ? byte ^ mask[i % 4]! : byte));
+  return Buffer.concat([Buffer.from([first, second]), extended, masked ? mask : Buffer.alloc(0), body]);
+}
+
+/** Feeds `bytes` in pieces of `step` bytes (each a fresh copy, as reads would be) and collects events. */
+function read(bytes: Buffer, step = bytes.length): { events: FrameEvent[]; data: Buffer } {
+  const reader = new FrameReader();
+  const events: FrameEvent[] = [];
+  const data: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += step) {
+    reader.push(new Uint8Array(bytes.subarray(at, at + step)), (event) => {
+      if (event.kind === 'data') data.push(Buffer.from(event.bytes));
+      else events.push(event);
+    });
+  }
+  return { events, data: Buffer.concat(data) };
+}
+
+describe('WebSocket upgrade request', () => {
+  it('accepts a valid upgrade and answers with the RFC 6455 accept value', async () => {
+    const request = head(UPGRADE);
+    assert.equal(request.target, '/tunnel');
+    assert.deepEqual(websocketKey(request), { key: 'dGhlIHNhbXBsZSBub25jZQ==' });
+    const answer = Buffer.from(await switchingProtocols('dGhlIHNhbXBsZSBub25jZQ==')).toString();
+    assert.equal(
+      answer,
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n',
+    );
+  });
+
+  it('waits for the rest of a head, and refuses at once what cannot be one', () => {
+    assert.equal(parseRequestHead(Buffer.from(UPGRADE.slice(0, 30))).kind, 'incomplete');
+    // The start of a TLS ClientHello, as `curl https://` sends to a plaintext port.
+    assert.deepEqual(parseRequestHead(Buffer.from('160301002a010000260303', 'hex')), { kind: 'invalid', status: 400, reason: 'malformed request line' });
+    assert.deepEqual(parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n')), { kind: 'invalid', status: 400, reason: 'malformed header line' });
+    assert.deepEqual(parseRequestHead(Buffer.from('GET / HTTP/2.0\r\n\r\n')), { kind: 'invalid', status: 400, reason: 'malformed request line' });
+    const huge = `GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}`;
+    assert.deepEqual(parseRequestHead(Buffer.from(huge)), { kind: 'invalid', status: 431, reason: 'request head too large' });
+  });
+
+  it('names what is wrong with an upgrade it refuses', () => {
+    const variant = (from: string, to: string): RequestHead => head(UPGRADE.replace(from, to));
+    assert.deepEqual(websocketKey(variant('GET', 'POST')), { problem: 'a WebSocket upgrade must be a GET over HTTP/1.1' });
+    assert.deepEqual(websocketKey(variant('Upgrade: websocket', 'Upgrade: h2c')), { problem: 'only WebSocket upgrades are accepted' });
+    assert.deepEqual(websocketKey(variant('keep-alive, Upgrade', 'keep-alive')), { problem: 'missing "Connection: Upgrade"' });
+    assert.deepEqual(websocketKey(variant('Version: 13', 'Version: 8')), { problem: 'missing or unsupported Sec-WebSocket-Version (13 is supported)' });
+    assert.deepEqual(websocketKey(variant('dGhlIHNhbXBsZSBub25jZQ==', 'short')), { problem: 'missing or invalid Sec-WebSocket-Key' });
+  });
+});
+
+describe('WebSocket frame reader', () => {
+  const payload = Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 251));
+
+  it('passes binary payloads on unmasked, whatever the cuts and the length form', () => {
+    for (const size of [0, 5, 125, 126, 65_535, 65_536, 70_000]) {
+      const bytes = clientFrame(0x2, payload.subarray(0, size));
+      for (const step of [1, 3, 7, 1000, bytes.length]) {
+        if (size > 1000 && step < 7) continue;
+        const { events, data } = read(bytes, step);
+        assert.deepEqual(events, []);
+        assert.deepEqual(data, payload.subarray(0, size), `size ${size} step ${step}`);
+      }
+    }
+  });
+
+  it('joins a fragmented binary message and answers pings in between', () => {
+    const bytes = Buffer.concat([
+      clientFrame(0x2, Buffer.from('one '), { fin: false }),
+      clientFrame(0x9, Buffer.from('are you there')),
+      clientFrame(0x0, Buffer.from('two '), { fin: false }),
+      clientFrame(0x0, Buffer.from('three'), { fin: true }),
+      clientFrame(0x2, Buffer.from(' four')),
+    ]);
+    const { events, data } = read(bytes, 2);
+    assert.equal(data.toString(), 'one two three four');
+    assert.deepEqual(events.map((event) => event.kind), ['ping']);
+    assert.equal(Buffer.from((events[0] as { payload: Uint8Array }).payload).toString(), 'are you there');
+  });
+
+  it('reports a text frame, a close with its code, and protocol errors', () => {
+    assert.deepEqual(read(clientFrame(0x1, Buffer.from('hi'))).events, [{ kind: 'text' }]);
+    assert.deepEqual(read(clientFrame(0x8, Buffer.from([0x03, 0xe8]))).events, [{ kind: 'close', code: 1000 }]);
+    assert.deepEqual(read(clientFrame(0x8, Buffer.alloc(0))).events, [{ kind: 'close', code: undefined }]);
+    const error = (reason: string) => [{ kind: 'error', code: 1002, reason }];
+    assert.deepEqual(read(clientFrame(0x2, Buffer.from('x'), { masked: false })).events, error('client frames must be masked'));
+    assert.deepEqual(read(clientFrame(0x2, Buffer.from('x'), { rsv: 4 })).events, error('reserved bits set without a negotiated extension'));
+    assert.deepEqual(read(clientFrame(0x0, Buffer.from('x'))).events, error('continuation frame without a message to continue'));
+    assert.deepEqual(read(clientFrame(0x9, Buffer.alloc(126))).events, error('control frames must be whole and at most 125 bytes'));
+    assert.deepEqual(read(clientFrame(0x3, Buffer.from('x'))).events, error('unknown opcode 3'));
+    assert.deepEqual(
+      read(Buffer.concat([clientFrame(0x2, Buffer.from('a'), { fin: false }), clientFrame(0x2, Buffer.from('b'))])).events,
+      error('new message before the previous one ended'),
+    );
+  });
+
+  it('writes server frame headers in front of the payload', () => {
+    for (const [length, header] of [
+      [0, [0x82, 0]],
+      [125, [0x82, 125]],
+      [126, [0x82, 126, 0, 126]],
+      [65_535, [0x82, 126, 0xff, 0xff]],
+      [65_536, [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]],
+    ] as const) {
+      const buffer = new Uint8Array(10);
+      const start = writeFrameHeader(buffer, 10, 0x2, length);
+      assert.deepEqual([...buffer.subarray(start)], header);
+    }
+    assert.deepEqual([...closeFrame(1003, 'binary frames only').subarray(0, 4)], [0x88, 20, 0x03, 0xeb]);
+  });
+});
