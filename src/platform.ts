@@ -4,6 +4,7 @@
  * `Bun.*`, `Deno.*` or Node's server APIs.
  */
 import type { ListenAddress } from './config/types.ts';
+import type { InnerHttpLimits } from './tunnel/protocol.ts';
 
 export type RuntimeName = 'node' | 'bun' | 'deno';
 
@@ -43,6 +44,8 @@ export interface TunnelListenerOptions {
   readonly keyPair: KeyPair;
   readonly handler: InnerHandler;
   readonly events: TunnelEvents;
+  /** Limits on the HTTP inside the inner TLS (`INNER_HTTP_LIMITS` in serving; tests shorten the timeouts). */
+  readonly limits: InnerHttpLimits;
 }
 
 export interface TunnelListener {

@@ -18,6 +18,7 @@ import { createProxyApp, type ProxyState } from './proxy/app.ts';
 import { RouteTable } from './routing/route_table.ts';
 import type { FileWatch, HttpListener, KeyPair, Platform, TunnelEvents, TunnelListener } from './platform.ts';
 import { createIpPolicy } from './upstream/ip_policy.ts';
+import { INNER_HTTP_LIMITS } from './tunnel/protocol.ts';
 import { loadUpstreamTrust } from './upstream/trust.ts';
 import { VERSION } from './version.ts';
 
@@ -83,6 +84,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     keyPair,
     handler: app.fetch,
     events: tunnelEvents(() => logger, metrics),
+    limits: INNER_HTTP_LIMITS,
   });
   phase = 'serving';
   logger.info('listening', {

@@ -48,6 +48,7 @@ import type {
 import { fileSource } from '../../src/config/sources/file.ts';
 import { startProxy } from '../../src/server.ts';
 import { UPSTREAM_RESULT } from '../lib/workload.ts';
+import { INNER_HTTP_LIMITS } from '../../src/tunnel/protocol.ts';
 
 const [variant = '', upstreamPortText = '', certFile = '', keyFile = ''] = process.argv.slice(2);
 const upstreamPort = Number(upstreamPortText);
@@ -138,6 +139,7 @@ const options = (handler: InnerHandler): TunnelListenerOptions => ({
   keyPair,
   handler,
   events: quiet,
+  limits: INNER_HTTP_LIMITS,
 });
 
 /** One Bun WebSocket as a Node byte stream, for the candidates that run node:tls over the frames. */

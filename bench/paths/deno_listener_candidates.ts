@@ -21,6 +21,7 @@ import { deno, type DenoNamespace, type DenoTcpConn } from '../../src/adapter/de
 import { listenTunnelDeno } from '../../src/adapter/deno/tunnel_listener.ts';
 import { upstreamFetchNodeHttp } from '../../src/adapter/node_compat/upstream_fetch.ts';
 import type { BodyProgress, InnerHandler, TunnelEvents, TunnelListenerOptions } from '../../src/platform.ts';
+import { INNER_HTTP_LIMITS } from '../../src/tunnel/protocol.ts';
 
 interface TlsConn {
   handshake(): Promise<{ alpnProtocol: string | null }>;
@@ -82,6 +83,7 @@ const options: TunnelListenerOptions = {
   keyPair,
   handler: forward,
   events: silent,
+  limits: INNER_HTTP_LIMITS,
 };
 
 let port: number;

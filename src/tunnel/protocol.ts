@@ -14,3 +14,25 @@ export const TEXT_FRAME_CLOSE_REASON = 'binary frames only';
 
 /** A TLS handshake that has not completed after this long is abandoned. */
 export const HANDSHAKE_TIMEOUT_MS = 30_000;
+
+/**
+ * Limits on the HTTP served inside the inner TLS, the same on every runtime. None of them touches a request
+ * once its head has arrived: a tool call may take minutes upstream and an MCP stream may stay open for hours.
+ */
+export interface InnerHttpLimits {
+  /** A request head must be complete this long after its first byte (slowloris inside the TLS). */
+  readonly requestHeadTimeoutMs: number;
+  /** A connection with no request in progress and no bytes arriving is closed after this long. */
+  readonly keepAliveTimeoutMs: number;
+  /** Longest request line (method, target, version); longer gets 414. */
+  readonly maxRequestLineBytes: number;
+  /** Largest header block (every field line with its CRLF); larger gets 431. */
+  readonly maxHeaderBytes: number;
+}
+
+export const INNER_HTTP_LIMITS: InnerHttpLimits = {
+  requestHeadTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 120_000,
+  maxRequestLineBytes: 16 * 1024,
+  maxHeaderBytes: 64 * 1024,
+};

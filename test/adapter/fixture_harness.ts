@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ConnectionInfo, TunnelEvents, TunnelListener } from '../../src/platform.ts';
+import { INNER_HTTP_LIMITS, type InnerHttpLimits } from '../../src/tunnel/protocol.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -133,6 +134,12 @@ export class FixtureProcess {
     if (this.#child.exitCode === null) this.#child.kill();
   }
 }
+
+/**
+ * Fixture side: the inner-HTTP limits the tunnel fixtures serve with: the sizes in force, the timeouts short
+ * enough for a test to see them fire.
+ */
+export const FIXTURE_LIMITS: InnerHttpLimits = { ...INNER_HTTP_LIMITS, requestHeadTimeoutMs: 1_500, keepAliveTimeoutMs: 3_000 };
 
 /** Fixture side: prints `value` as one JSON line on stdout. */
 export const printLine = (value: unknown): void => console.log(JSON.stringify(value));

@@ -18,6 +18,9 @@ import WebSocket from 'ws';
 import { createTunnelClient } from '../../src/client/tunnel_client.ts';
 import { TEXT_FRAME_CLOSE_CODE, UPGRADE_REQUIRED_BODY } from '../../src/tunnel/protocol.ts';
 import { TestPki, type FixtureProcess, type Leaf, type Line } from '../adapter/fixture_harness.ts';
+import { innerHttpCases } from './tunnel_listener_inner_http.ts';
+import { requestFramingCases } from './tunnel_listener_request_framing.ts';
+import { websocketCases } from './tunnel_listener_websocket.ts';
 
 export const HOST = 'echo.tunnel.test';
 
@@ -45,7 +48,15 @@ interface RuntimeDifferences {
   readonly keyMismatch: RegExp;
 }
 
-const DIFFERENCES: Record<'bun' | 'deno', RuntimeDifferences> = {
+export type ListenerRuntime = 'node' | 'bun' | 'deno';
+
+const DIFFERENCES: Record<ListenerRuntime, RuntimeDifferences> = {
+  node: {
+    // Filled in with the Node fixture (test/adapter/node/tunnel_listener.test.ts).
+    h2HostHeader: HOST,
+    oldTlsAlert: { clientError: /alert protocol version/, reason: 'the TLS server sent a fatal alert: protocol_version' },
+    keyMismatch: /key values mismatch/i,
+  },
   bun: {
     // Bun's h2 server turns `:authority` into a Host header.
     h2HostHeader: HOST,
@@ -64,6 +75,7 @@ const DIFFERENCES: Record<'bun' | 'deno', RuntimeDifferences> = {
 
 /** The running fixture and a client of it, for the runtime's own cases. */
 export interface TunnelContract {
+  readonly runtime: ListenerRuntime;
   readonly fixture: FixtureProcess;
   readonly listenerUrl: string;
   client(options?: { protocol?: 'http/1.1' | 'h2'; serverName?: string; tls?: object; ca?: string }): ReturnType<typeof createTunnelClient>;
@@ -75,7 +87,7 @@ export interface TunnelContract {
  * lets the fixture exit, which has to come last.
  */
 export function tunnelListenerContract(
-  runtime: 'bun' | 'deno',
+  runtime: ListenerRuntime,
   /** Starts the runtime's tunnel fixture serving `leaf`, a certificate of `pki`. */
   start: (pki: TestPki, leaf: Leaf) => FixtureProcess,
   specific: (contract: TunnelContract) => void,
@@ -347,7 +359,8 @@ export function tunnelListenerContract(
     }
   });
 
-  specific({
+  const contract: TunnelContract = {
+    runtime,
     get fixture() {
       return fixture;
     },
@@ -355,7 +368,12 @@ export function tunnelListenerContract(
       return listenerUrl;
     },
     client,
-  });
+  };
+  // The hostile and unusual traffic every listener must answer, one group per concern.
+  innerHttpCases(contract);
+  requestFramingCases(contract);
+  websocketCases(contract);
+  specific(contract);
 
   it('stops accepting, keeps an open tunnel, then closes everything and lets the process exit', async () => {
     const tunnel = client({ protocol: 'h2' });

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { listenTunnelBun } from '../../../src/adapter/bun/tunnel_listener.ts';
-import { printLine, printedTunnelEvents, runTunnelCommand, tunnelFixtureApp } from '../fixture_harness.ts';
+import { FIXTURE_LIMITS, printLine, printedTunnelEvents, runTunnelCommand, tunnelFixtureApp } from '../fixture_harness.ts';
 
 const [certPath, keyPath] = process.argv.slice(2);
 if (certPath === undefined || keyPath === undefined) throw new Error('usage: tunnel_listener_fixture.ts CERT KEY');
@@ -20,6 +20,7 @@ const listener = await listenTunnelBun({
   keyPair: { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') },
   handler: tunnelFixtureApp(),
   events: printedTunnelEvents(),
+  limits: FIXTURE_LIMITS,
 });
 printLine({ listening: listener.address.port, host: listener.address.host });
 

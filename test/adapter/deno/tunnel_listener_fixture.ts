@@ -9,7 +9,7 @@
  * Usage: deno run --allow-net=127.0.0.1 --allow-read=DIR test/adapter/deno/tunnel_listener_fixture.ts CERT KEY
  */
 import { listenTunnelDeno } from '../../../src/adapter/deno/tunnel_listener.ts';
-import { printLine, printedTunnelEvents, runTunnelCommand, tunnelFixtureApp } from '../fixture_harness.ts';
+import { FIXTURE_LIMITS, printLine, printedTunnelEvents, runTunnelCommand, tunnelFixtureApp } from '../fixture_harness.ts';
 
 interface FixtureDeno {
   readonly args: readonly string[];
@@ -27,6 +27,7 @@ const listener = await listenTunnelDeno({
   keyPair: { certPem: fixtureDeno.readTextFileSync(certPath), keyPem: fixtureDeno.readTextFileSync(keyPath) },
   handler: tunnelFixtureApp(),
   events: printedTunnelEvents(),
+  limits: FIXTURE_LIMITS,
 });
 printLine({ listening: listener.address.port, host: listener.address.host });
 
