@@ -1,13 +1,44 @@
 /**
- * HTTP/1.1 on the wire, client side, for the Bun upstream client (src/adapter/bun/upstream_fetch.ts): the request head it
- * writes and an incremental parser for the response it reads (RFC 9112). Pure byte handling, no I/O, so
- * it is tested on any runtime.
+ * HTTP/1.1 on the wire, client side: the request head the Bun upstream client (src/adapter/bun/upstream_fetch.ts)
+ * writes and an incremental parser for the response it reads (RFC 9112); and what both upstream clients
+ * (that one and src/adapter/node_compat/upstream_fetch.ts) share: how a request body is framed, and how many
+ * idle connections they keep, for how long. Pure byte handling, no I/O, so it is tested on any runtime.
  *
  * Strict where a mistake could desynchronise a kept-alive connection: CRLF line endings only, no
- * obs-fold, one Content-Length value (repeats must agree), chunk sizes in hex within bounds; anything
- * else is an `Http1ProtocolError` and the connection is not reused.
+ * obs-fold, field names that are tokens and values without control characters (in trailers too), one
+ * Content-Length value (repeats must agree, whether or not the response has a body), chunk sizes in hex
+ * within bounds, chunk extensions as RFC 9112 §7.1.1 writes them; anything else is an
+ * `Http1ProtocolError` and the connection is not reused. Node's parser (llhttp) is the oracle in
+ * test/wire/http1_client_property.test.ts; it refuses a few forms RFC 9110 and 9112 allow, which this
+ * parser accepts, each named there: agreeing repeated Content-Length values, Content-Length beside
+ * Transfer-Encoding (which then wins, and the connection is not reused), whitespace before a chunk extension.
  */
 import { concatBytes, latin1 } from './bytes.ts';
+
+/**
+ * How long a kept-alive upstream connection may sit idle before the client closes it. Below the keep-alive
+ * timeouts common servers use (Node 5 s, nginx 75 s, Go none), so the client, not the server, ends an idle
+ * connection, and a request is never written into one the server is closing (undici's default, too).
+ */
+export const IDLE_CONNECTION_TIMEOUT_MS = 4_000;
+/**
+ * Idle kept-alive connections kept per upstream (address, port, server name, trust); more are closed. A few
+ * absorb the next burst of requests; each one beyond that only holds a socket on both sides. Connections in
+ * use are never counted: each open stream holds one, and a long MCP stream must never be cut for the pool.
+ */
+export const MAX_IDLE_CONNECTIONS_PER_UPSTREAM = 4;
+/** A server's `Keep-Alive: timeout=N` is honoured with this much to spare, as Node's agent does. */
+const KEEP_ALIVE_MARGIN_MS = 1_000;
+
+/**
+ * How long a connection may stay idle after a response with this `Keep-Alive` field: the server's own
+ * timeout less a margin, never more than `IDLE_CONNECTION_TIMEOUT_MS`; 0 or less means not at all.
+ */
+export function idleTimeoutMs(keepAlive: string | null): number {
+  const timeout = keepAlive === null ? undefined : /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(keepAlive)?.[1];
+  if (timeout === undefined) return IDLE_CONNECTION_TIMEOUT_MS;
+  return Math.min(IDLE_CONNECTION_TIMEOUT_MS, Number(timeout) * 1000 - KEEP_ALIVE_MARGIN_MS);
+}
 
 /** Largest response head accepted (status line and header fields), as Node's default. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -79,18 +110,26 @@ export interface ResponseSink {
   head(head: ResponseHead): void;
   /** A piece of the decoded body (chunk framing removed); a view into the bytes passed to `push`. */
   body(chunk: Uint8Array): void;
-  /** The body is complete; `reusable` says whether the connection may carry another request. */
+  /**
+   * The response is complete; `reusable` says whether the connection may carry another request. Reported
+   * once the `push` that completed it has looked at all its bytes, so that bytes beyond the end count.
+   */
   end(reusable: boolean): void;
 }
 
 type BodyState =
   | { readonly kind: 'length'; remaining: number }
-  | { readonly kind: 'chunked'; phase: 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailers'; remaining: number }
+  | { readonly kind: 'chunked'; phase: 'size' | 'data' | 'data-cr' | 'data-lf' | 'trailers'; remaining: number; trailerBytes: number }
   | { readonly kind: 'close' };
 
 /**
  * Parses one response, fed in pieces as they arrive. Interim 1xx responses are skipped. Throws
  * `Http1ProtocolError` on anything malformed; after that the parser is unusable.
+ *
+ * Bytes beyond the end of the response (a body sent with a 204, a 304 or an answer to HEAD, more than the
+ * Content-Length) are not part of it: they are discarded, the response is delivered as framed, and the
+ * connection is reported not reusable, since whatever the upstream meant by them, the next response on that
+ * connection could not be trusted to be the next request's. Pushing more after the end was reported throws.
  */
 export class ResponseParser {
   #state: 'head' | 'body' | 'done' = 'head';
@@ -98,6 +137,9 @@ export class ResponseParser {
   #line: Uint8Array = new Uint8Array(0);
   #body: BodyState | undefined;
   #keepAlive = false;
+  /** Whether the connection may be reused, once the response is complete (`#state` is 'done'). */
+  #reusable = false;
+  #endReported = false;
 
   constructor(
     private readonly method: string,
@@ -109,18 +151,24 @@ export class ResponseParser {
   }
 
   push(bytes: Uint8Array): void {
+    if (this.#endReported && bytes.length > 0) throw new Http1ProtocolError('the upstream sent bytes after the end of the response');
     let at = 0;
-    while (at < bytes.length) {
-      if (this.#state === 'done') throw new Http1ProtocolError('the upstream sent bytes after the end of the response');
+    while (at < bytes.length && this.#state !== 'done') {
       at = this.#state === 'head' ? this.#readHead(bytes, at) : this.#readBody(bytes, at);
     }
+    if (at < bytes.length) this.#reusable = false;
+    this.#reportEnd();
   }
 
   /** The connection ended. A body delimited by the close ends here; anything else was cut short. */
   closed(): void {
-    if (this.#state === 'done') return;
+    if (this.#state === 'done') {
+      this.#reportEnd();
+      return;
+    }
     if (this.#state === 'body' && this.#body?.kind === 'close') {
       this.#finish(false);
+      this.#reportEnd();
       return;
     }
     throw new Http1ProtocolError(
@@ -133,6 +181,12 @@ export class ResponseParser {
     const joined = this.#head.length === 0 ? bytes.subarray(from) : concatBytes([this.#head, bytes.subarray(from)]);
     const searchFrom = Math.max(0, this.#head.length - 3);
     const end = indexOfHeadEnd(joined, searchFrom);
+    // A bare LF is refused as it arrives: a head with LF line endings would otherwise wait for a CRLFCRLF
+    // that never comes, for as long as the upstream keeps the connection open.
+    const scanned = end < 0 ? joined.length : end + 4;
+    for (let lf = joined.indexOf(LF, Math.max(0, this.#head.length)); lf >= 0 && lf < scanned; lf = joined.indexOf(LF, lf + 1)) {
+      if (lf === 0 || joined[lf - 1] !== CR) throw new Http1ProtocolError('bare LF in the response head');
+    }
     if (end < 0) {
       if (joined.length > MAX_HEAD_BYTES) throw new Http1ProtocolError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
       // Keep a copy: the caller may reuse `bytes` once push returns.
@@ -157,6 +211,18 @@ export class ResponseParser {
     const lengths = fields.filter(([name]) => name.toLowerCase() === 'content-length').flatMap(([, value]) => value.split(','));
     this.#keepAlive = parsed.version === '1.1' && !connection.includes('close');
 
+    // Checked even where there is no body to frame (HEAD, 204, 304): a response that contradicts itself
+    // says nothing reliable about where it ends.
+    let length: number | undefined;
+    if (lengths.length > 0) {
+      const values = new Set(lengths.map((value) => value.trim()));
+      const [value] = values;
+      if (values.size !== 1 || value === undefined || !/^\d{1,15}$/.test(value)) {
+        throw new Http1ProtocolError(`invalid Content-Length in the response: ${lengths.join(',')}`);
+      }
+      length = Number(value);
+    }
+
     const hasBody = this.method !== 'HEAD' && status !== 204 && status !== 304;
     this.sink.head({ status, statusText: parsed.statusText, fields, hasBody });
     if (!hasBody) {
@@ -165,16 +231,11 @@ export class ResponseParser {
     }
     if (transferEncoding.length > 0) {
       // RFC 9112 §6.3: Transfer-Encoding wins over Content-Length, and such a connection is not reused.
-      if (lengths.length > 0) this.#keepAlive = false;
-      if (transferEncoding.at(-1) === 'chunked') this.#body = { kind: 'chunked', phase: 'size', remaining: 0 };
+      if (length !== undefined) this.#keepAlive = false;
+      if (transferEncoding.at(-1) === 'chunked') this.#body = { kind: 'chunked', phase: 'size', remaining: 0, trailerBytes: 0 };
       else this.#body = { kind: 'close' };
-    } else if (lengths.length > 0) {
-      const values = new Set(lengths.map((value) => value.trim()));
-      const [value] = values;
-      if (values.size !== 1 || value === undefined || !/^\d{1,15}$/.test(value)) {
-        throw new Http1ProtocolError(`invalid Content-Length in the response: ${lengths.join(',')}`);
-      }
-      this.#body = { kind: 'length', remaining: Number(value) };
+    } else if (length !== undefined) {
+      this.#body = { kind: 'length', remaining: length };
     } else {
       this.#body = { kind: 'close' };
     }
@@ -200,8 +261,10 @@ export class ResponseParser {
       case 'size': {
         const { line, next } = this.#takeLine(bytes, from);
         if (line === undefined) return next;
-        const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line);
-        if (!size) throw new Http1ProtocolError('malformed chunk size in the response body');
+        const size = /^0*([0-9a-fA-F]{1,12})(.*)$/.exec(line);
+        if (!size || !CHUNK_EXTENSIONS.test(size[2]!)) {
+          throw new Http1ProtocolError(/^[0-9a-fA-F]{13}/.test(line.replace(/^0+/, '')) ? 'chunk size too large in the response body' : 'malformed chunk size in the response body');
+        }
         body.remaining = parseInt(size[1]!, 16);
         body.phase = body.remaining === 0 ? 'trailers' : 'data';
         return next;
@@ -221,9 +284,13 @@ export class ResponseParser {
         return from + 1;
       }
       case 'trailers': {
-        // Trailer fields are read and dropped; the empty line ends the message.
+        // Trailer fields are checked as header fields are, then dropped; the empty line ends the message.
         const { line, next } = this.#takeLine(bytes, from);
+        if (line === undefined) return next;
+        body.trailerBytes += line.length + 2;
+        if (body.trailerBytes > MAX_HEAD_BYTES) throw new Http1ProtocolError(`response trailers larger than ${MAX_HEAD_BYTES} bytes`);
         if (line === '') this.#finish(this.#keepAlive);
+        else parseFieldLine(line, 'trailer');
         return next;
       }
     }
@@ -246,7 +313,13 @@ export class ResponseParser {
 
   #finish(reusable: boolean): void {
     this.#state = 'done';
-    this.sink.end(reusable);
+    this.#reusable = reusable;
+  }
+
+  #reportEnd(): void {
+    if (this.#state !== 'done' || this.#endReported) return;
+    this.#endReported = true;
+    this.sink.end(this.#reusable);
   }
 }
 
@@ -258,21 +331,34 @@ interface ParsedHead {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * What may follow a chunk size (RFC 9112 §7.1.1): `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`.
+ * The quoted string's text is qdtext or a quoted pair, so no control character but HTAB gets through.
+ */
+const CHUNK_EXTENSIONS =
+  /^(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*$/;
 
 function parseHead(text: string): ParsedHead {
   const lines = text.split('\r\n');
   const status = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/.exec(lines[0]!);
   if (!status) throw new Http1ProtocolError(`malformed status line from the upstream: ${JSON.stringify(lines[0]!.slice(0, 80))}`);
-  const fields: [string, string][] = [];
-  for (const line of lines.slice(1)) {
-    if (/[\r\n]/.test(line)) throw new Http1ProtocolError('bare CR or LF in the response head');
-    if (line.startsWith(' ') || line.startsWith('\t')) throw new Http1ProtocolError('obsolete line folding in the response head');
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon);
-    if (colon <= 0 || !TOKEN.test(name)) throw new Http1ProtocolError(`malformed header line in the response: ${JSON.stringify(line.slice(0, 80))}`);
-    fields.push([name, line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')]);
-  }
+  const fields = lines.slice(1).map((line) => parseFieldLine(line, 'header'));
   return { version: status[1] === '1' ? '1.1' : '1.0', status: Number(status[2]), statusText: status[3] ?? '', fields };
+}
+
+/**
+ * One field line, `name: value`: the name a token, the value trimmed of whitespace and free of control
+ * characters but HTAB (RFC 9110 §5.5: VCHAR, obs-text, SP, HTAB).
+ */
+function parseFieldLine(line: string, what: 'header' | 'trailer'): [string, string] {
+  if (/[\r\n]/.test(line)) throw new Http1ProtocolError(`bare CR or LF in the response ${what}s`);
+  if (line.startsWith(' ') || line.startsWith('\t')) throw new Http1ProtocolError(`obsolete line folding in the response ${what}s`);
+  const colon = line.indexOf(':');
+  const name = line.slice(0, colon);
+  if (colon <= 0 || !TOKEN.test(name)) throw new Http1ProtocolError(`malformed ${what} line in the response: ${JSON.stringify(line.slice(0, 80))}`);
+  const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) throw new Http1ProtocolError(`control character in a response ${what} value`);
+  return [name, value];
 }
 
 /** The comma-separated tokens of every field named `name`, lower-cased. */

@@ -1,12 +1,15 @@
 /**
- * The HTTP/1.1 wire code of the Bun upstream client (src/wire/http1_client.ts): request heads and
- * framing, and the response parser fed whole, byte by byte and split at every offset.
+ * The HTTP/1.1 wire code of the upstream clients (src/wire/http1_client.ts): request heads and framing,
+ * idle keep-alive timing, and the response parser fed whole, byte by byte and split at every offset
+ * (test/wire/http1_client_property.test.ts holds its properties on generated responses).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   chunkFrame,
   Http1ProtocolError,
+  IDLE_CONNECTION_TIMEOUT_MS,
+  idleTimeoutMs,
   LAST_CHUNK,
   MAX_HEAD_BYTES,
   requestFraming,
@@ -81,6 +84,16 @@ describe('request framing and head', () => {
   it('frames chunks in hex and ends with the last chunk', () => {
     assert.equal(Buffer.from(chunkFrame(bytes('x'.repeat(26)))).toString(), `1a\r\n${'x'.repeat(26)}\r\n`);
     assert.equal(Buffer.from(LAST_CHUNK).toString(), '0\r\n\r\n');
+  });
+});
+
+describe('idle keep-alive connections', () => {
+  it("keeps a connection idle for the client's timeout, or the server's Keep-Alive timeout less a second when shorter", () => {
+    assert.equal(idleTimeoutMs(null), IDLE_CONNECTION_TIMEOUT_MS);
+    assert.equal(idleTimeoutMs('timeout=60, max=100'), IDLE_CONNECTION_TIMEOUT_MS);
+    assert.equal(idleTimeoutMs('timeout=3'), 2_000);
+    // A server that keeps a connection a second or less: not worth keeping at all.
+    assert.ok(idleTimeoutMs('timeout=1') <= 0);
   });
 });
 
@@ -161,19 +174,53 @@ describe('response parser', () => {
     ['conflicting lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok', /invalid Content-Length/],
     ['a signed length', 'HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok', /invalid Content-Length/],
     ['obs-fold', 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n', /obsolete line folding/],
-    ['a bare LF in the head', 'HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/],
+    ['a bare LF in the head', 'HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\nContent-Length: 0\r\n\r\n', /bare LF in the response head/],
     ['a header without a name', 'HTTP/1.1 200 OK\r\n: x\r\n\r\n', /malformed header line/],
     ['a status line that is not HTTP/1.x', 'HTTP/2 200\r\n\r\n', /malformed status line/],
     ['101 unasked', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n', /switched protocols/],
     ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /malformed chunk size/],
     ['a chunk without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX', /missing CRLF/],
-    ['bytes after the response', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokextra', /bytes after the end/],
+    // Minimal counterexamples test/wire/http1_client_property.test.ts found, with Node's parser as the oracle.
+    ['a NUL in a header value', 'HTTP/1.1 200 \r\nX-A: a\u0000b\r\nContent-Length: 0\r\n\r\n', /control character in a response header value/],
+    ['a DEL in a header value', 'HTTP/1.1 200 \r\nX-A: a\x7fb\r\nContent-Length: 0\r\n\r\n', /control character in a response header value/],
+    ['conflicting lengths on a 204', 'HTTP/1.1 204 \r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', /invalid Content-Length/],
+    ['a length that is not a number on a 204', 'HTTP/1.1 204 \r\nContent-Length: 1x\r\n\r\n', /invalid Content-Length/],
+    ['a trailer line without a colon', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nnot a field\r\n\r\n', /malformed trailer line/],
+    ['a folded trailer line', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\r\n b\r\n\r\n', /obsolete line folding in the response trailers/],
+    ['a control character in a chunk extension', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a\x01b\r\nok\r\n0\r\n\r\n', /malformed chunk size/],
+    ['a chunk size of 13 significant hex digits', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000\r\n', /chunk size too large/],
   ];
   for (const [what, message, error] of refused) {
     it(`refuses ${what}`, () => {
       assert.throws(() => parse('GET', [message]), (thrown: unknown) => thrown instanceof Http1ProtocolError && error.test(thrown.message));
     });
   }
+
+  it('refuses a head with bare LF line endings as it arrives, without waiting for the connection to close', () => {
+    assert.throws(() => parse('GET', ['HTTP/1.1 200 OK\nContent-Length: 0\n']), /bare LF in the response head/);
+    assert.throws(() => parse('GET', ['HTTP/1.1 200 OK\r', '\nX-A: 1\n']), /bare LF in the response head/);
+  });
+
+  it('reads a chunk size with leading zeros by its value', () => {
+    const parsed = parse('GET', ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000002\r\nok\r\n0\r\n\r\n']);
+    assert.equal(parsed.body, 'ok');
+  });
+
+  it('delivers a response as framed when bytes follow its end in the same piece, and reports the connection not reusable', () => {
+    const smuggled = 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled';
+    for (const [method, message, body] of [
+      ['GET', `HTTP/1.1 204 No Content\r\n\r\n${smuggled}`, ''],
+      ['GET', `HTTP/1.1 304 Not Modified\r\n\r\nbody${smuggled}`, ''],
+      ['HEAD', `HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello${smuggled}`, ''],
+      ['GET', `HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello${smuggled}`, 'hello'],
+      ['GET', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n${smuggled}`, 'hello'],
+    ] as const) {
+      const parsed = parse(method, [message]);
+      assert.deepEqual([parsed.body, parsed.ended, parsed.reusable], [body, true, false], message);
+    }
+    // In a later piece, after the end was reported: refused (a client hands a finished parser nothing more).
+    assert.throws(() => parse('GET', ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'extra']), /bytes after the end/);
+  });
 
   it('refuses a head larger than the limit', () => {
     const huge = `HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(MAX_HEAD_BYTES)}\r\n`;
