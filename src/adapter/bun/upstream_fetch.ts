@@ -7,7 +7,8 @@
  *
  * One request per connection at a time; finished connections wait in a pool keyed by address, port,
  * server name and trust, so a pooled connection always goes to an address that was checked when it was
- * opened. Nothing is retried: a request that fails fails once, with an `UpstreamError`.
+ * opened; a few per key, each for a few seconds (src/wire/http1_client.ts says how many and how long).
+ * Nothing is retried: a request that fails fails once, with an `UpstreamError`.
  */
 import { isIP } from 'node:net';
 import { concatBytes } from '../../wire/bytes.ts';
@@ -16,7 +17,9 @@ import { bun, type BunSocket, type BunSocketHandler } from './bun_api.ts';
 import {
   chunkFrame,
   Http1ProtocolError,
+  idleTimeoutMs,
   LAST_CHUNK,
+  MAX_IDLE_CONNECTIONS_PER_UPSTREAM,
   requestFraming,
   requestHead,
   ResponseParser,
@@ -25,10 +28,6 @@ import {
 } from '../../wire/http1_client.ts';
 import type { UpstreamFetch, UpstreamRequest, UpstreamResponse, UpstreamTrust } from '../../platform.ts';
 
-/** How long a finished connection waits for the next request (undici's default, below common server limits). */
-const IDLE_MS = 4_000;
-/** A server's `Keep-Alive: timeout=N` is honoured with this much to spare. */
-const KEEP_ALIVE_MARGIN_MS = 1_000;
 /** Body bytes buffered for the reader before the connection stops reading. */
 const BODY_HIGH_WATER_MARK = 64 * 1024;
 
@@ -232,10 +231,11 @@ class Connection {
     this.#socket?.resume();
   }
 
-  /** The exchange is over and the connection may carry another one: into the pool. */
+  /** The exchange is over and the connection may carry another one: into the pool, if it has room. */
   release(idleMs: number): void {
     this.#user = undefined;
-    if (this.#closed || idleMs <= 0 || this.#outbox.length > 0) {
+    const waiting = idle.get(this.key)?.length ?? 0;
+    if (this.#closed || idleMs <= 0 || this.#outbox.length > 0 || waiting >= MAX_IDLE_CONNECTIONS_PER_UPSTREAM) {
       this.close();
       return;
     }
@@ -285,7 +285,7 @@ class Exchange {
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   #bodyReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #requestSent = false;
-  #keepAliveMs = IDLE_MS;
+  #idleMs = 0;
   #finished = false;
   /** A parsed head not yet handed out, with the body bytes that came with it (see #deliver). */
   #pending: { readonly head: ResponseHead; readonly headers: Headers; readonly early: Uint8Array<ArrayBuffer>[]; complete: boolean } | undefined;
@@ -415,7 +415,7 @@ class Exchange {
     } catch (error) {
       throw new Http1ProtocolError(`unusable response header: ${messageOf(error)}`);
     }
-    this.#keepAliveMs = keepAliveMs(headers.get('keep-alive'));
+    this.#idleMs = idleTimeoutMs(headers.get('keep-alive'));
     this.#pending = { head, headers, early: [], complete: false };
   }
 
@@ -492,7 +492,7 @@ class Exchange {
     const connection = this.#connection;
     this.#connection = undefined;
     if (connection === undefined) return;
-    if (reusable && connection.ready) connection.release(this.#keepAliveMs);
+    if (reusable && connection.ready) connection.release(this.#idleMs);
     else connection.close();
   }
 
@@ -536,13 +536,6 @@ class Exchange {
     void this.#bodyReader?.cancel(error).catch(() => undefined);
     this.#finish(false);
   }
-}
-
-/** The idle time to allow a connection after a response with this `Keep-Alive` field. */
-function keepAliveMs(field: string | null): number {
-  const timeout = field === null ? undefined : /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(field)?.[1];
-  if (timeout === undefined) return IDLE_MS;
-  return Math.min(IDLE_MS, Number(timeout) * 1000 - KEEP_ALIVE_MARGIN_MS);
 }
 
 function messageOf(error: unknown): string {

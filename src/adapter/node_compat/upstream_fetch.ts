@@ -14,18 +14,28 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setImmediate } from 'node:timers';
 import { checkServerIdentity } from 'node:tls';
 import { UpstreamError, type UpstreamErrorKind } from '../../upstream/errors.ts';
+import { IDLE_CONNECTION_TIMEOUT_MS, MAX_IDLE_CONNECTIONS_PER_UPSTREAM, requestFraming, type RequestFraming } from '../../wire/http1_client.ts';
 import { webStreamFromReadable } from './readable_stream.ts';
-import type { BodyProgress, UpstreamFetch, UpstreamRequest, UpstreamResponse } from '../../platform.ts';
+import type { UpstreamFetch, UpstreamRequest, UpstreamResponse } from '../../platform.ts';
 
-// Keep-alive pools keyed (by the agent) on address, port, server name and CA: a pooled connection always
-// goes to an address that was checked when it was opened. No cap: each open stream holds one connection.
-const agents = {
-  http: new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-  https: new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
+/**
+ * Keep-alive pools keyed (by the agent) on address, port, server name and CA: a pooled connection always
+ * goes to an address that was checked when it was opened. Connections in use are not capped (each open
+ * stream holds one); idle ones are, and close after the idle timeout. The agent's `timeout` is a socket
+ * inactivity timeout, but the agent acts on it only for a socket in its free list: a request in flight or
+ * a silent stream is never cut by it (the contract's long-silence case holds this on Node and Deno).
+ */
+const POOL: http.AgentOptions = {
+  keepAlive: true,
+  scheduling: 'lifo',
+  maxFreeSockets: MAX_IDLE_CONNECTIONS_PER_UPSTREAM,
+  timeout: IDLE_CONNECTION_TIMEOUT_MS,
 };
+const agents = { http: new http.Agent(POOL), https: new https.Agent(POOL) };
 
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
@@ -33,12 +43,15 @@ export const upstreamFetchNodeHttp: UpstreamFetch = (request) =>
   new Promise<UpstreamResponse>((resolve, reject) => {
     const secure = request.url.protocol === 'https:';
     const hostname = request.url.hostname.replace(/^\[|\]$/g, '');
+    // The framing is the client's own, decided as the Bun client decides it (src/wire/http1_client.ts): a
+    // valid declared length, or chunked whatever the method (Node would send a GET body unframed).
+    const framing = requestFraming(request.method, request.headers, request.body !== null);
     const headers: http.OutgoingHttpHeaders = { host: request.url.host };
     request.headers.forEach((value, name) => {
-      headers[name] = value;
+      if (name !== 'content-length' && name !== 'transfer-encoding') headers[name] = value;
     });
-    // Without a length the body goes chunked whatever the method (Node would send a GET body unframed).
-    if (request.body !== null && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
+    if (framing.kind === 'length') headers['content-length'] = String(framing.length);
+    else if (framing.kind === 'chunked') headers['transfer-encoding'] = 'chunked';
     const options: https.RequestOptions = {
       agent: secure ? agents.https : agents.http,
       host: request.address,
@@ -58,20 +71,39 @@ export const upstreamFetchNodeHttp: UpstreamFetch = (request) =>
     const outgoing = (secure ? https : http).request(options);
     // Deno's node:http resends a request once when a reused keep-alive connection closes before the
     // response starts (denoland/deno#36786), POSTs included. A proxy must never replay a request: its
-    // retry path checks this flag and stands down (test/adapter/deno/upstream_fetch.test.ts holds it to that).
+    // retry path checks this flag and stands down (the upstream-client contract, test/contract/upstream_client.ts,
+    // holds it to that under Deno).
     (outgoing as unknown as { _retrying: boolean })._retrying = true;
     let settled = false;
+    const fail = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      reject(classify(error, request));
+    };
 
     outgoing.on('socket', (socket) => {
       if (!socket.connecting) return;
       const timer = setTimeout(
-        () => outgoing.destroy(new UpstreamError('connect_timeout', `connect to ${describeTarget(request)} timed out after ${request.connectTimeoutMs} ms`)),
+        () => outgoing.destroy(new UpstreamError('connect_timeout', `${describeTarget(request)}: connect timed out after ${request.connectTimeoutMs} ms`)),
         request.connectTimeoutMs,
       );
       socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
+    // A 101 nobody asked for: with Connection: upgrade Node hands over the socket, having marked the request
+    // done (so no 'error' follows), and without this listener would drop it, leaving the request unanswered;
+    // without Connection: upgrade, it arrives as a final response (below).
+    outgoing.on('upgrade', (_incoming, socket: Duplex) => {
+      socket.destroy();
+      fail(unaskedSwitch(request));
+    });
     outgoing.on('response', (incoming) => {
+      if ((incoming.statusCode ?? 0) < 200) {
+        // Interim answers (100, 103) never get here; a 1xx that does is a switch nobody asked for.
+        fail(unaskedSwitch(request));
+        outgoing.destroy();
+        return;
+      }
       settled = true;
       const responseHeaders = new Headers();
       const raw = incoming.rawHeaders;
@@ -85,15 +117,15 @@ export const upstreamFetchNodeHttp: UpstreamFetch = (request) =>
       }
       takeBody(incoming, request, (body) => resolve({ ...head, body }));
     });
-    outgoing.on('error', (error: Error) => {
-      if (settled) return;
-      settled = true;
-      reject(classify(error, request));
-    });
+    outgoing.on('error', fail);
 
     if (request.body === null) outgoing.end();
-    else void sendBody(request.body, outgoing, request.progress);
+    else void sendBody(request, request.body, outgoing, framing);
   });
+
+function unaskedSwitch(request: UpstreamRequest): UpstreamError {
+  return new UpstreamError('protocol', `${describeTarget(request)}: the upstream switched protocols (101) without being asked to`);
+}
 
 /**
  * Hands the body over once this turn of the event loop has parsed what came with the head: as bytes when
@@ -147,17 +179,27 @@ function bodyStream(incoming: http.IncomingMessage, request: UpstreamRequest, ea
   });
 }
 
-/** Streams the request body chunk by chunk; a client that breaks off its upload aborts the upstream request. */
-async function sendBody(body: ReadableStream<Uint8Array>, outgoing: http.ClientRequest, progress: BodyProgress): Promise<void> {
+/**
+ * Streams the request body chunk by chunk; a client that breaks off its upload aborts the upstream request.
+ * A body that does not match its declared length fails the request (Node would send the excess as the start
+ * of another request, or leave the upstream waiting for the rest).
+ */
+async function sendBody(request: UpstreamRequest, body: ReadableStream<Uint8Array>, outgoing: http.ClientRequest, framing: RequestFraming): Promise<void> {
+  const { progress } = request;
   const reader = body.getReader();
   const stopReading = (): void => void reader.cancel().catch(() => undefined);
   outgoing.once('close', stopReading);
+  let sent = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       if (outgoing.destroyed) return;
+      sent += value.byteLength;
       progress.sent(value.byteLength);
+      if (framing.kind === 'length' && sent > framing.length) {
+        throw new UpstreamError('protocol', `${describeTarget(request)}: the request body is longer than its Content-Length`);
+      }
       if (!outgoing.write(value)) {
         await new Promise<void>((resolve) => {
           const settle = (): void => {
@@ -169,6 +211,9 @@ async function sendBody(body: ReadableStream<Uint8Array>, outgoing: http.ClientR
           outgoing.on('close', settle);
         });
       }
+    }
+    if (framing.kind === 'length' && sent !== framing.length) {
+      throw new UpstreamError('protocol', `${describeTarget(request)}: the request body is shorter than its Content-Length`);
     }
     outgoing.off('close', stopReading);
     outgoing.end();
