@@ -6,7 +6,11 @@
  *
  * Two parts, both pure: reading the upgrade request's head (and answering it), and a streaming frame
  * reader that unmasks payload bytes in place and passes them on as they arrive, never buffering a message.
- * No extensions are negotiated, so RSV bits are always an error.
+ * No extensions are negotiated, so RSV bits are always an error. A close frame is reported only when its
+ * code may be sent on the wire and its reason is UTF-8 (§7.4, §8.1), so a listener that echoes the code
+ * never sends a forbidden one; anything else is an error with the code to close with (1002, 1007, 1009).
+ * The `ws` package's server-side Receiver is the reference: test/wire/websocket_property.test.ts holds
+ * the reader to it.
  */
 import { latin1 } from './bytes.ts';
 
@@ -65,22 +69,43 @@ export function asksForUpgrade(head: RequestHead): boolean {
   return head.headers.has('upgrade');
 }
 
+/** Why an upgrade request is refused, and the answer it gets (RFC 6455 §4.2.1, §4.2.2). */
+export interface UpgradeRefusal {
+  readonly problem: string;
+  readonly status: 400 | 426;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The one protocol version this server speaks, named in every refusal of another (§4.2.2). */
+export const WEBSOCKET_VERSION = '13';
+
 /**
- * The `Sec-WebSocket-Key` of a valid WebSocket upgrade request, or why it is not one (RFC 6455 §4.2.1).
+ * The `Sec-WebSocket-Key` of a valid WebSocket upgrade request, or why it is not one and what to answer
+ * (RFC 6455 §4.2.1): 426 naming version 13 for a version this server does not speak, 400 for the rest.
  */
-export function websocketKey(head: RequestHead): { key: string } | { problem: string } {
+export function websocketKey(head: RequestHead): { key: string } | UpgradeRefusal {
   const single = (name: string): string | undefined => {
     const values = head.headers.get(name);
     return values?.length === 1 ? values[0] : undefined;
   };
   const tokens = (name: string): string[] =>
     (head.headers.get(name) ?? []).flatMap((value) => value.split(',')).map((token) => token.trim().toLowerCase());
-  if (head.method !== 'GET' || head.version !== 'HTTP/1.1') return { problem: 'a WebSocket upgrade must be a GET over HTTP/1.1' };
-  if (!tokens('upgrade').includes('websocket')) return { problem: 'only WebSocket upgrades are accepted' };
-  if (!tokens('connection').includes('upgrade')) return { problem: 'missing "Connection: Upgrade"' };
-  if (single('sec-websocket-version') !== '13') return { problem: 'missing or unsupported Sec-WebSocket-Version (13 is supported)' };
+  const badRequest = (problem: string): UpgradeRefusal => ({ problem, status: 400, headers: {} });
+  if (head.method !== 'GET' || head.version !== 'HTTP/1.1') return badRequest('a WebSocket upgrade must be a GET over HTTP/1.1');
+  if (!tokens('upgrade').includes('websocket')) return badRequest('only WebSocket upgrades are accepted');
+  if (!tokens('connection').includes('upgrade')) return badRequest('missing "Connection: Upgrade"');
+  const versions = head.headers.get('sec-websocket-version') ?? [];
+  if (versions.length !== 1 || versions[0] !== WEBSOCKET_VERSION) {
+    // A version the client names is one it speaks and this server does not: 426 tells it which to use.
+    // No version at all, or several, is a malformed request.
+    return {
+      problem: versions.length === 1 ? 'unsupported Sec-WebSocket-Version (13 is supported)' : 'missing or repeated Sec-WebSocket-Version (13 is supported)',
+      status: versions.length === 1 ? 426 : 400,
+      headers: { 'sec-websocket-version': WEBSOCKET_VERSION },
+    };
+  }
   const key = single('sec-websocket-key');
-  if (key === undefined || !/^[+/0-9A-Za-z]{21}[AQgw]==$/.test(key)) return { problem: 'missing or invalid Sec-WebSocket-Key' };
+  if (key === undefined || !/^[+/0-9A-Za-z]{21}[AQgw]==$/.test(key)) return badRequest('missing or invalid Sec-WebSocket-Key');
   return { key };
 }
 
@@ -115,6 +140,21 @@ export const OPCODE_PONG = 0xa;
 /** RFC 6455 §7.4.1 status codes used here. */
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_PROTOCOL_ERROR = 1002;
+/** The payload does not match the message type: here, a close reason that is not UTF-8. */
+export const CLOSE_INVALID_PAYLOAD = 1007;
+/** A frame longer than the reader can count (2^53 - 1 bytes, the largest exact JavaScript number). */
+export const CLOSE_MESSAGE_TOO_BIG = 1009;
+
+/**
+ * Whether `code` may appear in a close frame (RFC 6455 §7.4.1, §7.4.2, and the IANA registry's 1012-1014).
+ * 1005, 1006 and 1015 only report what happened, locally; 1004 and 1016-2999 are reserved for the protocol;
+ * 3000-4999 belong to libraries and applications.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export type FrameEvent =
   /** Payload bytes of a binary message, unmasked, in order; frame boundaries are not reported. */
@@ -122,6 +162,7 @@ export type FrameEvent =
   /** A text message began; its payload is never delivered. */
   | { readonly kind: 'text' }
   | { readonly kind: 'ping'; readonly payload: Uint8Array }
+  /** A valid close frame: its code is one that may be sent (and so may be echoed), or none. */
   | { readonly kind: 'close'; readonly code: number | undefined }
   /** The peer broke the protocol; close with `code`. Nothing more is read after this. */
   | { readonly kind: 'error'; readonly code: number; readonly reason: string };
@@ -144,16 +185,21 @@ export class FrameReader {
   /** The frame being read is the last of its message. */
   #final = false;
   #inFrame = false;
-  #failed = false;
+  /** After a close, a text frame or a protocol error: nothing more is read. */
+  #stopped = false;
 
   push(chunk: Uint8Array, emit: (event: FrameEvent) => void): void {
     let at = 0;
-    while (at < chunk.length && !this.#failed) {
+    while (at < chunk.length && !this.#stopped) {
       if (!this.#inFrame) {
-        const take = Math.min(this.#headerWanted() - this.#headerBytes, chunk.length - at);
-        this.#header.set(chunk.subarray(at, at + take), this.#headerBytes);
+        const before = this.#headerBytes;
+        const take = Math.min(this.#headerWanted() - before, chunk.length - at);
+        this.#header.set(chunk.subarray(at, at + take), before);
         this.#headerBytes += take;
         at += take;
+        // The first two bytes settle everything but the length: a client that sends a bad frame header
+        // and then waits is answered at once, not once it has sent a length and a mask.
+        if (before < 2 && this.#headerBytes === 2 && !this.#checkStart(emit)) return;
         if (this.#headerBytes < this.#headerWanted()) continue;
         if (!this.#startFrame(emit)) return;
         if (this.#remaining === 0) this.#endFrame(emit);
@@ -183,37 +229,19 @@ export class FrameReader {
     return 2 + (length === 126 ? 2 : length === 127 ? 8 : 0) + (masked ? 4 : 0);
   }
 
-  #startFrame(emit: (event: FrameEvent) => void): boolean {
+  /** Checks a frame's first two bytes against RFC 6455 §5.2-5.5 and the message in progress. */
+  #checkStart(emit: (event: FrameEvent) => void): boolean {
     const first = this.#header[0]!;
     const second = this.#header[1]!;
     const fin = (first & 0x80) !== 0;
     const opcode = first & 0x0f;
     if ((first & 0x70) !== 0) return this.#fail(emit, 'reserved bits set without a negotiated extension');
     if ((second & 0x80) === 0) return this.#fail(emit, 'client frames must be masked');
-    let length = second & 0x7f;
-    let offset = 2;
-    if (length === 126) {
-      length = (this.#header[2]! << 8) | this.#header[3]!;
-      offset = 4;
-    } else if (length === 127) {
-      // Payloads beyond 2^53 are not representable, and far beyond anything the tunnel carries.
-      if (this.#header[2]! !== 0 || this.#header[3]! !== 0 || (this.#header[4]! & 0xe0) !== 0) return this.#fail(emit, 'frame too large');
-      length = 0;
-      for (let i = 2; i < 10; i++) length = length * 256 + this.#header[i]!;
-      offset = 10;
-    }
-    this.#mask.set(this.#header.subarray(offset, offset + 4));
-    this.#maskAt = 0;
-    this.#remaining = length;
     this.#opcode = opcode;
-    this.#headerBytes = 0;
-    this.#inFrame = true;
-    this.#control = undefined;
     if (opcode >= 0x8) {
-      if (!fin || length > 125) return this.#fail(emit, 'control frames must be whole and at most 125 bytes');
       if (opcode !== OPCODE_CLOSE && opcode !== OPCODE_PING && opcode !== OPCODE_PONG) return this.#fail(emit, `unknown opcode ${opcode}`);
-      this.#control = new Uint8Array(length);
-      this.#controlAt = 0;
+      // The 7-bit length itself: a control frame may not use an extended length, however short (§5.5, §5.2).
+      if (!fin || (second & 0x7f) > 125) return this.#fail(emit, 'control frames must be whole and at most 125 bytes');
       return true;
     }
     if (opcode === OPCODE_CONTINUATION) {
@@ -223,7 +251,7 @@ export class FrameReader {
       this.#message = opcode;
       if (opcode === OPCODE_TEXT) {
         emit({ kind: 'text' });
-        this.#failed = true;
+        this.#stopped = true;
         return false;
       }
     } else {
@@ -233,28 +261,75 @@ export class FrameReader {
     return true;
   }
 
+  /** Reads the length and the mask of a frame whose first two bytes were found valid. */
+  #startFrame(emit: (event: FrameEvent) => void): boolean {
+    let length = this.#header[1]! & 0x7f;
+    let offset = 2;
+    if (length === 126) {
+      length = (this.#header[2]! << 8) | this.#header[3]!;
+      offset = 4;
+    } else if (length === 127) {
+      if ((this.#header[2]! & 0x80) !== 0) return this.#fail(emit, 'the most significant bit of a 64-bit length must be 0');
+      // Payloads beyond 2^53 - 1 bytes are not representable, and far beyond anything the tunnel carries.
+      if (this.#header[2]! !== 0 || (this.#header[3]! & 0xe0) !== 0) {
+        return this.#fail(emit, 'frame larger than 2^53 - 1 bytes', CLOSE_MESSAGE_TOO_BIG);
+      }
+      length = 0;
+      for (let i = 2; i < 10; i++) length = length * 256 + this.#header[i]!;
+      offset = 10;
+    }
+    this.#mask.set(this.#header.subarray(offset, offset + 4));
+    this.#maskAt = 0;
+    this.#remaining = length;
+    this.#headerBytes = 0;
+    this.#inFrame = true;
+    this.#control = this.#opcode >= 0x8 ? new Uint8Array(length) : undefined;
+    this.#controlAt = 0;
+    return true;
+  }
+
   #endFrame(emit: (event: FrameEvent) => void): void {
     this.#inFrame = false;
     if (this.#control !== undefined) {
       const payload = this.#control;
       this.#control = undefined;
       if (this.#opcode === OPCODE_PING) emit({ kind: 'ping', payload });
-      else if (this.#opcode === OPCODE_CLOSE) {
-        if (payload.length === 1) {
-          this.#fail(emit, 'close frame with a one-byte payload');
-          return;
-        }
-        emit({ kind: 'close', code: payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : undefined });
-        this.#failed = true;
-      }
+      else if (this.#opcode === OPCODE_CLOSE) this.#close(payload, emit);
       return;
     }
     if (this.#final) this.#message = undefined;
   }
 
-  #fail(emit: (event: FrameEvent) => void, reason: string): false {
-    this.#failed = true;
-    emit({ kind: 'error', code: CLOSE_PROTOCOL_ERROR, reason });
+  /** Reads a close frame's payload: the peer is done either way, and nothing more is read. */
+  #close(payload: Uint8Array, emit: (event: FrameEvent) => void): void {
+    if (payload.length === 0) {
+      this.#stopped = true;
+      emit({ kind: 'close', code: undefined });
+      return;
+    }
+    if (payload.length === 1) {
+      this.#fail(emit, 'close frame with a one-byte payload');
+      return;
+    }
+    const code = (payload[0]! << 8) | payload[1]!;
+    // Echoing a code that may not be sent would break the protocol in turn (§7.4.1).
+    if (!isSendableCloseCode(code)) {
+      this.#fail(emit, `close code ${code} may not be sent`);
+      return;
+    }
+    try {
+      UTF8.decode(payload.subarray(2));
+    } catch {
+      this.#fail(emit, 'close reason is not valid UTF-8', CLOSE_INVALID_PAYLOAD);
+      return;
+    }
+    this.#stopped = true;
+    emit({ kind: 'close', code });
+  }
+
+  #fail(emit: (event: FrameEvent) => void, reason: string, code = CLOSE_PROTOCOL_ERROR): false {
+    this.#stopped = true;
+    emit({ kind: 'error', code, reason });
     return false;
   }
 }

@@ -78,11 +78,29 @@ describe('WebSocket upgrade request', () => {
 
   it('names what is wrong with an upgrade it refuses', () => {
     const variant = (from: string, to: string): RequestHead => head(UPGRADE.replace(from, to));
-    assert.deepEqual(websocketKey(variant('GET', 'POST')), { problem: 'a WebSocket upgrade must be a GET over HTTP/1.1' });
-    assert.deepEqual(websocketKey(variant('Upgrade: websocket', 'Upgrade: h2c')), { problem: 'only WebSocket upgrades are accepted' });
-    assert.deepEqual(websocketKey(variant('keep-alive, Upgrade', 'keep-alive')), { problem: 'missing "Connection: Upgrade"' });
-    assert.deepEqual(websocketKey(variant('Version: 13', 'Version: 8')), { problem: 'missing or unsupported Sec-WebSocket-Version (13 is supported)' });
-    assert.deepEqual(websocketKey(variant('dGhlIHNhbXBsZSBub25jZQ==', 'short')), { problem: 'missing or invalid Sec-WebSocket-Key' });
+    const badRequest = (problem: string) => ({ problem, status: 400, headers: {} });
+    assert.deepEqual(websocketKey(variant('GET', 'POST')), badRequest('a WebSocket upgrade must be a GET over HTTP/1.1'));
+    assert.deepEqual(websocketKey(variant('Upgrade: websocket', 'Upgrade: h2c')), badRequest('only WebSocket upgrades are accepted'));
+    assert.deepEqual(websocketKey(variant('keep-alive, Upgrade', 'keep-alive')), badRequest('missing "Connection: Upgrade"'));
+    assert.deepEqual(websocketKey(variant('dGhlIHNhbXBsZSBub25jZQ==', 'short')), badRequest('missing or invalid Sec-WebSocket-Key'));
+  });
+
+  it('answers a version other than 13 with 426 naming 13, and a missing or repeated one with 400 (RFC 6455 §4.2.2)', () => {
+    const version = (value: string): RequestHead => head(UPGRADE.replace('Sec-WebSocket-Version: 13\r\n', value));
+    for (const other of ['8', '7', '14', '13.0', 'thirteen']) {
+      assert.deepEqual(websocketKey(version(`Sec-WebSocket-Version: ${other}\r\n`)), {
+        problem: 'unsupported Sec-WebSocket-Version (13 is supported)',
+        status: 426,
+        headers: { 'sec-websocket-version': '13' },
+      }, other);
+    }
+    for (const fields of ['', 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 8\r\n']) {
+      assert.deepEqual(websocketKey(version(fields)), {
+        problem: 'missing or repeated Sec-WebSocket-Version (13 is supported)',
+        status: 400,
+        headers: { 'sec-websocket-version': '13' },
+      }, JSON.stringify(fields));
+    }
   });
 });
 
@@ -129,6 +147,59 @@ describe('WebSocket frame reader', () => {
       read(Buffer.concat([clientFrame(0x2, Buffer.from('a'), { fin: false }), clientFrame(0x2, Buffer.from('b'))])).events,
       error('new message before the previous one ended'),
     );
+  });
+
+  it('refuses a close frame whose code may not be sent on the wire, instead of passing it on to be echoed', () => {
+    const close = (code: number, reason: Uint8Array = new Uint8Array()): Buffer =>
+      clientFrame(0x8, Buffer.concat([Buffer.from([code >>> 8, code & 0xff]), reason]));
+    for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65_535]) {
+      assert.deepEqual(read(close(code)).events, [{ kind: 'error', code: 1002, reason: `close code ${code} may not be sent` }], `code ${code}`);
+    }
+    for (const code of [1000, 1001, 1002, 1003, 1007, 1011, 1012, 1014, 3000, 4999]) {
+      assert.deepEqual(read(close(code, Buffer.from('bye ✓'))).events, [{ kind: 'close', code }], `code ${code}`);
+    }
+    assert.deepEqual(read(clientFrame(0x8, Buffer.from([0x03]))).events, [{ kind: 'error', code: 1002, reason: 'close frame with a one-byte payload' }]);
+  });
+
+  it('answers a close reason that is not UTF-8 with 1007', () => {
+    const close = (reason: number[]): Buffer => clientFrame(0x8, Buffer.from([0x03, 0xe8, ...reason]));
+    // A lone continuation byte, an overlong NUL, a UTF-16 surrogate, a sequence cut short, beyond U+10FFFF.
+    for (const reason of [[0xff], [0x80], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80]]) {
+      assert.deepEqual(read(close(reason)).events, [{ kind: 'error', code: 1007, reason: 'close reason is not valid UTF-8' }], Buffer.from(reason).toString('hex'));
+    }
+  });
+
+  it('refuses a control frame written with an extended length, however short (found by the property test)', () => {
+    // A ping of 2 bytes whose length is written in the 16-bit form: ws refuses it, as §5.5 and §5.2 do.
+    const ping = Buffer.from([0x89, 0x80 | 126, 0x00, 0x02, 0x12, 0x34, 0x56, 0x78, 0x11 ^ 0x12, 0x22 ^ 0x34]);
+    assert.deepEqual(read(ping).events, [{ kind: 'error', code: 1002, reason: 'control frames must be whole and at most 125 bytes' }]);
+  });
+
+  it('answers a bad frame header from its first two bytes, without waiting for its length and mask', () => {
+    for (const [first, second, reason] of [
+      [0x82, 0x7f, 'client frames must be masked'],
+      [0xc2, 0xff, 'reserved bits set without a negotiated extension'],
+      [0x09, 0x80, 'control frames must be whole and at most 125 bytes'],
+      [0x89, 0xfe, 'control frames must be whole and at most 125 bytes'],
+      [0x83, 0xff, 'unknown opcode 3'],
+    ] as const) {
+      assert.deepEqual(read(Buffer.from([first, second])).events, [{ kind: 'error', code: 1002, reason }], reason);
+    }
+  });
+
+  it('refuses a 64-bit length with its top bit set (1002), and one beyond 2^53 - 1 bytes as too big (1009)', () => {
+    const header = (length: bigint): Buffer => {
+      const bytes = Buffer.alloc(14);
+      bytes[0] = 0x82;
+      bytes[1] = 0x80 | 127;
+      bytes.writeBigUInt64BE(length, 2);
+      return bytes;
+    };
+    assert.deepEqual(read(header(2n ** 63n)).events, [{ kind: 'error', code: 1002, reason: 'the most significant bit of a 64-bit length must be 0' }]);
+    assert.deepEqual(read(header(2n ** 53n)).events, [{ kind: 'error', code: 1009, reason: 'frame larger than 2^53 - 1 bytes' }]);
+    // 2^53 - 1 and 2^45 (the property test's counterexample) are lengths like any other: the reader waits.
+    assert.deepEqual(read(header(2n ** 53n - 1n)).events, []);
+    assert.deepEqual(read(header(2n ** 45n)).events, []);
   });
 
   it('writes server frame headers in front of the payload', () => {
