@@ -18,6 +18,7 @@
  */
 import { concatBytes } from './bytes.ts';
 import { parseClientHello, MAX_CLIENT_HELLO, type ClientHello } from './tls_client_hello.ts';
+import { HANDSHAKE_FAILURE, clientAlert, serverAlert } from './tls_handshake_reasons.ts';
 
 const CONTENT_CHANGE_CIPHER_SPEC = 20;
 const CONTENT_ALERT = 21;
@@ -83,7 +84,7 @@ export class HandshakeWatch {
     const held = concatBytes([this.#held, chunk]);
     const result = parseClientHello(held);
     if (result.kind === 'incomplete') {
-      if (held.length > MAX_CLIENT_HELLO + 5 * 4) return this.#fail('ClientHello too large', ALERT_DECODE_ERROR);
+      if (held.length > MAX_CLIENT_HELLO + 5 * 4) return this.#fail(HANDSHAKE_FAILURE.clientHelloTooLarge, ALERT_DECODE_ERROR);
       // A copy (concatBytes never returns `chunk` itself): the caller may reuse its buffer once this returns.
       this.#held = held;
       return undefined;
@@ -109,11 +110,7 @@ export class HandshakeWatch {
   /** One side closed the connection. */
   closed(side: 'client' | 'server'): void {
     if (this.#phase === 'done') return;
-    this.#fail(
-      side === 'client'
-        ? 'the client closed the connection during the handshake'
-        : 'the TLS server closed the connection during the handshake',
-    );
+    this.#fail(side === 'client' ? HANDSHAKE_FAILURE.clientClosed : HANDSHAKE_FAILURE.serverClosed);
   }
 
   /** The bridge gives up on the handshake (timeout, internal error); reported as a failure if still open. */
@@ -124,14 +121,14 @@ export class HandshakeWatch {
   #clientRecord(type: number, payload: Uint8Array | undefined, length: number): void {
     if (this.#phase !== 'negotiating') return;
     if (type === CONTENT_ALERT) {
-      this.#fail(`the client sent ${describeAlert(payload)}`);
+      this.#fail(clientAlert(payload));
     } else if (type === CONTENT_CHANGE_CIPHER_SPEC) {
       this.#clientCcs = true;
       this.#completeTls12();
     } else if (type === CONTENT_APPLICATION_DATA && this.#version === 'TLSv1.3') {
       if (length >= MIN_ENCRYPTED_FINISHED) this.#complete();
       // Anything shorter can only be an alert (ENCRYPTED_ALERT bytes unless the client pads it).
-      else this.#fail('the client sent an encrypted alert (in TLS 1.3 usually: it does not trust the certificate)');
+      else this.#fail(HANDSHAKE_FAILURE.clientEncryptedAlert);
     }
   }
 
@@ -140,8 +137,7 @@ export class HandshakeWatch {
     if (type === CONTENT_ALERT || (type === CONTENT_APPLICATION_DATA && this.#version === 'TLSv1.3' && length === ENCRYPTED_ALERT)) {
       // rustls checks ALPN after its ServerHello, so that refusal arrives encrypted: name the likely cause
       // (without the names the client offered: reasons stay a fixed set for logs and metric labels).
-      const cause = this.#alpn === 'none' ? ` (the client offered none of the ALPN protocols ${SERVER_ALPN.join(', ')})` : '';
-      this.#fail(`the TLS server sent ${describeAlert(payload)}${cause}`);
+      this.#fail(serverAlert(payload, this.#alpn === 'none' ? { serverAlpn: SERVER_ALPN } : undefined));
     } else if (type === CONTENT_CHANGE_CIPHER_SPEC) {
       this.#serverCcs = true;
       this.#completeTls12();
@@ -154,15 +150,15 @@ export class HandshakeWatch {
     this.#serverHelloBytes.push(payload);
     const bytes = this.#serverHelloBytes.length === 1 ? payload : concatBytes(this.#serverHelloBytes);
     if (bytes.length < 4) return;
-    if (bytes[0] !== HANDSHAKE_SERVER_HELLO) return this.#fail('the TLS server answered with something other than a ServerHello');
+    if (bytes[0] !== HANDSHAKE_SERVER_HELLO) return this.#fail(HANDSHAKE_FAILURE.serverHelloUnexpected);
     const length = 4 + ((bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!);
     if (bytes.length < length) {
-      if (bytes.length > MAX_SERVER_HELLO) this.#fail('ServerHello too large');
+      if (bytes.length > MAX_SERVER_HELLO) this.#fail(HANDSHAKE_FAILURE.serverHelloTooLarge);
       return;
     }
     this.#serverHelloBytes = [];
     const hello = readServerHello(bytes.subarray(4, length));
-    if (hello === undefined) return this.#fail('malformed ServerHello');
+    if (hello === undefined) return this.#fail(HANDSHAKE_FAILURE.serverHelloMalformed);
     if (hello.retry) return; // HelloRetryRequest: the real ServerHello follows the client's second ClientHello.
     this.#version = hello.version === 0x0304 ? 'TLSv1.3' : hello.version === 0x0303 ? 'TLSv1.2' : 'unknown';
     if (hello.alpn !== undefined) this.#alpn = hello.alpn;
@@ -271,43 +267,6 @@ function readServerHello(body: Uint8Array): ServerHelloInfo | undefined {
 
 export const ALERT_UNEXPECTED_MESSAGE = 10;
 export const ALERT_DECODE_ERROR = 50;
-
-/** RFC 8446 §6 alert descriptions, by their registry names. */
-const ALERTS: Readonly<Record<number, string>> = {
-  0: 'close_notify',
-  10: 'unexpected_message',
-  20: 'bad_record_mac',
-  22: 'record_overflow',
-  40: 'handshake_failure',
-  42: 'bad_certificate',
-  43: 'unsupported_certificate',
-  44: 'certificate_revoked',
-  45: 'certificate_expired',
-  46: 'certificate_unknown',
-  47: 'illegal_parameter',
-  48: 'unknown_ca',
-  49: 'access_denied',
-  50: 'decode_error',
-  51: 'decrypt_error',
-  70: 'protocol_version',
-  71: 'insufficient_security',
-  80: 'internal_error',
-  86: 'inappropriate_fallback',
-  90: 'user_canceled',
-  109: 'missing_extension',
-  110: 'unsupported_extension',
-  112: 'unrecognized_name',
-  113: 'bad_certificate_status_response',
-  115: 'unknown_psk_identity',
-  116: 'certificate_required',
-  120: 'no_application_protocol',
-};
-
-function describeAlert(payload: Uint8Array | undefined): string {
-  if (payload === undefined || payload.length !== 2) return 'an encrypted alert';
-  const name = ALERTS[payload[1]!] ?? 'an unknown alert';
-  return `${payload[0] === 2 ? 'a fatal' : 'a warning'} alert: ${name}`;
-}
 
 /** A fatal alert record, for a client whose bytes never reached the TLS server. */
 export function alertRecord(description: number): Uint8Array {
