@@ -155,9 +155,16 @@ export const printedTunnelEvents = (): TunnelEvents =>
  * - anything else: the request echoed as JSON (method, path, the URL's authority, the Host header, body when
  *   at most 1 KiB, its length and SHA-256, the connection), streamed with an explicit Content-Length, which
  *   the listener must still deliver whole over HTTP/1.1 (both send it chunked, without that length).
+ * - `/quiet`: an event stream that produces nothing until another request asks `/wake`, which makes it send
+ *   `data: woken\n\n` and end: its head must reach the client before any body byte exists.
+ * - `/slow?ms=N`: answers `slow\n` after N milliseconds (a tool call that takes its time upstream).
+ * - `/framing/...`: recorded when it arrives and when its whole body has been read, then answered 200;
+ *   `/framing-seen` answers what was recorded, as JSON (test/contract/tunnel_listener_request_framing.ts).
  */
 export function tunnelFixtureApp(): (request: Request, connection: ConnectionInfo) => Promise<Response> {
   const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
+  const quiet: ReadableStreamDefaultController<Uint8Array>[] = [];
+  const framing: { path: string; stage: 'arrived' | 'complete'; bodyLength?: number }[] = [];
   const encoder = new TextEncoder();
   const streamed = (source: UnderlyingDefaultSource<Uint8Array>, contentType: string, length?: number): Response =>
     new Response(new ReadableStream<Uint8Array>(source), {
@@ -192,6 +199,28 @@ export function tunnelFixtureApp(): (request: Request, connection: ConnectionInf
         },
       }, 'application/octet-stream');
     }
+    if (url.pathname === '/quiet') {
+      return streamed({ start: (controller) => void quiet.push(controller) }, 'text/event-stream');
+    }
+    if (url.pathname === '/wake') {
+      const controller = quiet.shift();
+      controller?.enqueue(encoder.encode('data: woken\n\n'));
+      controller?.close();
+      return new Response(controller ? 'woken\n' : 'no quiet stream\n');
+    }
+    if (url.pathname === '/slow') {
+      await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get('ms'))));
+      return new Response('slow\n');
+    }
+    if (url.pathname.startsWith('/framing/')) {
+      // Recorded on arrival and once the whole body is in: a request refused for its head reaches neither, one
+      // refused for its body may arrive (servers hand heads on as they come) but never completes.
+      framing.push({ path: url.pathname, stage: 'arrived' });
+      const length = (await request.arrayBuffer()).byteLength;
+      framing.push({ path: url.pathname, stage: 'complete', bodyLength: length });
+      return new Response('framing accepted\n');
+    }
+    if (url.pathname === '/framing-seen') return Response.json(framing);
     const body = new Uint8Array(await request.arrayBuffer());
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
     const bytes = encoder.encode(JSON.stringify({
