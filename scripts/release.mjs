@@ -3,6 +3,7 @@
  *
  *   node scripts/release.mjs [--out=DIR] [--target=BUN_TARGET]…
  *   node scripts/release.mjs --image-root=DIR [--variant=binary|node]
+ *   node scripts/release.mjs --bundle=FILE
  *
  * Release (default DIR: dist/release):
  *   mcp-proxy-<version>-<os>-<arch>   the single binary for this machine (`bun build --compile`)
@@ -10,6 +11,8 @@
  *                                     downloads that target's runtime, so these need the network
  *   mcp-proxy-<version>.mjs           one JavaScript file for Node >= 20 and `deno run`
  *   SHA256SUMS                        `sha256sum -c SHA256SUMS` checks them
+ *
+ * Bundle only (npm's prepack): FILE is the JavaScript file alone, the npm package's bin.
  *
  * Image root (deploy/docker/ runs exactly this, then copies DIR to the image's /):
  *   DIR/mcp-proxy                     the binary (variant binary) or the JavaScript file (variant node)
@@ -24,7 +27,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -103,18 +106,19 @@ function sha256(path) {
 }
 
 function parseArgs(argv) {
-  const options = { out: 'dist/release', targets: [], imageRoot: undefined, variant: 'binary' };
+  const options = { out: 'dist/release', targets: [], imageRoot: undefined, variant: 'binary', bundle: undefined };
   for (const arg of argv) {
     const match = /^--([a-z-]+)=(.+)$/.exec(arg);
     const [name, value] = match ? [match[1], match[2]] : [arg, undefined];
     if (name === 'out' && value) options.out = value;
     else if (name === 'target' && value) options.targets.push(value);
     else if (name === 'image-root' && value) options.imageRoot = value;
+    else if (name === 'bundle' && value) options.bundle = value;
     else if (name === 'variant' && (value === 'binary' || value === 'node')) options.variant = value;
     else {
       throw new Error(
         `unknown or incomplete argument ${JSON.stringify(arg)}; use --out=DIR, --target=bun-linux-arm64, ` +
-          '--image-root=DIR or --variant=binary|node',
+          '--image-root=DIR, --variant=binary|node or --bundle=FILE',
       );
     }
   }
@@ -123,6 +127,13 @@ function parseArgs(argv) {
 
 function main(argv) {
   const options = parseArgs(argv);
+  if (options.bundle) {
+    const outfile = resolve(ROOT, options.bundle);
+    mkdirSync(dirname(outfile), { recursive: true });
+    buildBundle(outfile);
+    console.log(`${outfile}  ${(statSync(outfile).size / 1_000_000).toFixed(1)} MB`);
+    return;
+  }
   if (options.imageRoot) {
     const scratch = mkdtempSync(join(tmpdir(), 'mcp-proxy-release-'));
     try {
