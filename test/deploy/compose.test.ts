@@ -25,12 +25,21 @@ const LONG_RUNNING = ['mcp-proxy', 'cloudflared'];
 
 type Service = Record<string, unknown>;
 
-/** `docker-compose config` with only PATH in the environment and .env.example as the env file. */
-function composeConfig(file: string, cwd = COMPOSE_DIR): { status: number | null; stdout: string; stderr: string } {
+/** The image an operator built and pushed, pinned by digest as .env.example shows. */
+const OPERATOR_IMAGE = `registry.example.com/mcp-tunnel-proxy@sha256:${'0123456789abcdef'.repeat(4)}`;
+
+/**
+ * `docker-compose config` with .env.example as the env file and, in the environment, PATH and `env`
+ * (by default MCP_PROXY_IMAGE exported, as an operator does after building the image).
+ */
+function composeConfig(
+  file: string,
+  env: Record<string, string> = { MCP_PROXY_IMAGE: OPERATOR_IMAGE },
+): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync('docker-compose', ['--env-file', join(COMPOSE_DIR, '.env.example'), '-f', file, 'config'], {
-    cwd,
+    cwd: COMPOSE_DIR,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '' },
+    env: { PATH: process.env.PATH ?? '', ...env },
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -97,7 +106,7 @@ describe('Compose files (deploy/compose/)', () => {
 
       it('runs mcp-proxy with the config and data read-only, the default command and no published port', () => {
         const proxy = services['mcp-proxy']!;
-        assert.equal(proxy.image, 'mcp-tunnel-proxy:0.1.0');
+        assert.equal(proxy.image, OPERATOR_IMAGE);
         assert.equal(proxy.command, undefined);
         assert.equal(proxy.entrypoint, undefined);
         assert.equal(proxy.ports, undefined);
@@ -106,6 +115,16 @@ describe('Compose files (deploy/compose/)', () => {
           `${COMPOSE_DIR}/data:/data:ro`,
         ]);
         assert.deepEqual(proxy.environment, { MCP_PROXY_TUNNEL_DOMAIN: '' });
+      });
+
+      it('refuses to start until MCP_PROXY_IMAGE names a built image, and says how to get one', () => {
+        // .env.example leaves it empty; an operator who copied it unchanged is refused, not sent to pull an
+        // image that exists nowhere.
+        for (const env of [{}, { MCP_PROXY_IMAGE: '' }] as Array<Record<string, string>>) {
+          const result = composeConfig(join(COMPOSE_DIR, file), env);
+          assert.equal(result.status, 1, result.stdout);
+          assert.match(result.stderr, /MCP_PROXY_IMAGE.*build the image from deploy\/docker\/ .*README: Container images/);
+        }
       });
 
       it('runs cloudflared pinned by digest in mcp-proxy\'s network namespace, token from the environment', () => {
@@ -122,6 +141,7 @@ describe('Compose files (deploy/compose/)', () => {
 
   it('runs setup under the setup profile as /setup init with the documented flags and variables', () => {
     const setup = resolvedServices('docker-compose.yaml').setup!;
+    assert.equal(setup.image, OPERATOR_IMAGE);
     assert.deepEqual(setup.profiles, ['setup']);
     assert.deepEqual(setup.entrypoint, ['/setup']);
     assert.deepEqual(setup.command, ['init', '--api-url=https://api.anthropic.com', '--output=dir:/data', '--token-version=1']);

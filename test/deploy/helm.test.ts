@@ -148,6 +148,7 @@ describe('Helm chart (deploy/helm/mcp-tunnel/)', () => {
     ['a tunnel ID that is not tnl_…', { tunnel: { id: 'tunnel-1' } }, '/tunnel/id'],
     ['setup.enabled as a string', { setup: { enabled: 'false' } }, '/setup/enabled'],
     ['an API URL over plain HTTP', { api: { url: 'http://api.anthropic.com' } }, '/api/url'],
+    ['an empty cloudflared image repository', { cloudflared: { image: { repository: '' } } }, '/cloudflared/image/repository'],
   ];
   for (const [what, overrides, path] of refused) {
     it(`values.schema.json refuses ${what} (at ${path || '/'})`, () => {
@@ -156,6 +157,33 @@ describe('Helm chart (deploy/helm/mcp-tunnel/)', () => {
       assert.ok(paths.includes(path), `errors at ${paths.join(', ')}`);
     });
   }
+
+  describe('the proxy image, which no registry serves', () => {
+    const helpers = readFileSync(join(TEMPLATES, '_helpers.tpl'), 'utf8');
+
+    it('has no default: image.repository is empty until the operator builds and pushes the image', () => {
+      assert.equal(at(values, ['image', 'repository']), '');
+    });
+
+    it('stops the render while image.repository is empty, naming the value and how to build the image', () => {
+      const validate = /\{\{- define "mcp-tunnel\.validate" -\}\}\n([\s\S]*?)\n\{\{- end -\}\}\n\n/.exec(`${helpers}\n\n`)?.[1] ?? '';
+      const guard = /\{\{- if not \.Values\.image\.repository -\}\}\n\{\{- fail "([^"]+)" -\}\}\n\{\{- end -\}\}/.exec(validate);
+      assert.ok(guard, `mcp-tunnel.validate checks image.repository:\n${validate}`);
+      assert.match(guard[1]!, /^image\.repository is not set: build the image from deploy\/docker\/.*README: Container images.*set image\.repository/);
+      // Templates that render in every mode run the checks; one failing template stops the whole install.
+      for (const file of ['configmap.yaml', 'deployment.yaml']) {
+        assert.match(readFileSync(join(TEMPLATES, file), 'utf8'), /^\{\{- include "mcp-tunnel\.validate" \. -\}\}\n/, file);
+      }
+    });
+
+    for (const name of examples) {
+      it(`ci/${name} names a built image, as an operator's values must`, () => {
+        const image = at(coalesce(values, readYaml(join(CHART, 'ci', name)) as Values), ['image']) as Values;
+        assert.match(String(image.repository), /^[a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+$/);
+        assert.match(String(image.digest), /^sha256:[0-9a-f]{64}$/);
+      });
+    }
+  });
 
   it('describes the proxy config keys the proxy knows, no more and no fewer', () => {
     const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as {

@@ -106,6 +106,9 @@ loopback: cloudflared, in the same pod, is its only client.
 
 {{/* Stops the install with a message that names the value and the fix. */}}
 {{- define "mcp-tunnel.validate" -}}
+{{- if not .Values.image.repository -}}
+{{- fail "image.repository is not set: build the image from deploy/docker/ (README: Container images), push it where the cluster pulls from, and set image.repository, pinned with image.digest, e.g. --set image.repository=registry.example.com/mcp-tunnel-proxy --set image.digest=sha256:<digest>" -}}
+{{- end -}}
 {{- if .Values.api.wif.tunnelId -}}
 {{- fail "api.wif.tunnelId is the chart 1.x key: move its value to tunnel.id and remove api.wif.tunnelId" -}}
 {{- end -}}
