@@ -28,6 +28,8 @@ export interface DenoTcpListener {
 
 export interface DenoServeHandlerInfo {
   readonly remoteAddr: DenoNetAddr;
+  /** Settles once the response has been sent, or has failed. */
+  readonly completed: Promise<void>;
 }
 
 export interface DenoServeOptions {

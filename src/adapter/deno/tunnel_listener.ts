@@ -10,20 +10,15 @@
  * here gives both: the listener closes on its own, and each side of a tunnel is read only as fast as the
  * other side takes the bytes.
  *
- * Deno's TLS server reports neither SNI, nor ALPN, nor handshake failures, so the bridge follows the
- * handshake records itself (src/wire/tls_handshake_watch.ts). The inner server sees each tunnel as a loopback
- * connection; its peer port says which tunnel a request came from. A new key pair starts a new inner
- * server for new tunnels; the old one serves its tunnels until the last one closes.
+ * The bridge itself (handshake watch, backpressure, inner-HTTP limits, inner servers per key pair) is
+ * runtime-neutral: src/tunnel/bridge.ts and src/tunnel/bridged_listener.ts. This file is Deno's I/O for it:
+ * the upgrade, the frames both ways, and read loops that wait while the bridge has paused them.
  */
-import { ConnectionRegistry } from '../../tunnel/connection_registry.ts';
-import {
-  HANDSHAKE_TIMEOUT_MS,
-  TEXT_FRAME_CLOSE_CODE,
-  TEXT_FRAME_CLOSE_REASON,
-  UPGRADE_REQUIRED_BODY,
-} from '../../tunnel/protocol.ts';
-import { deno, type DenoHttpServer, type DenoTcpConn, type DenoTcpListener } from './deno_api.ts';
-import { HandshakeWatch, alertRecord } from '../../wire/tls_handshake_watch.ts';
+import { UPGRADE_REQUIRED_BODY } from '../../tunnel/protocol.ts';
+import { BridgedTunnels } from '../../tunnel/bridged_listener.ts';
+import type { ClientLink, ServerLink, TunnelBridge } from '../../tunnel/bridge.ts';
+import { LOOPBACK, serveTunnelRequest, type InnerServer, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
+import { deno, type DenoTcpConn, type DenoTcpListener } from './deno_api.ts';
 import {
   CLOSE_NORMAL,
   FrameReader,
@@ -41,69 +36,42 @@ import {
   writeFrameHeader,
   type FrameEvent,
 } from '../../wire/websocket.ts';
-import type {
-  ConnectionInfo,
-  InnerHandler,
-  KeyPair,
-  TunnelEvents,
-  TunnelListener,
-  TunnelListenerOptions,
-} from '../../platform.ts';
+import type { KeyPair, TunnelListener, TunnelListenerOptions } from '../../platform.ts';
 
-const LOOPBACK = '127.0.0.1';
 /** A TLS record is at most 16 KiB of payload plus its overhead; one read takes about one record. */
 const READ_BUFFER_BYTES = 17 * 1024;
 /** How long a closing WebSocket may take to accept its close frame before the connection is dropped. */
 const CLOSE_FRAME_GRACE_MS = 1_000;
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
 const ACCEPT_RETRY_MS = 100;
+/**
+ * Deno's HTTP/1.1 server (hyper) answers a request head of 64 KiB or more with its own 400 (measured). Given
+ * at most this plus one TLS record (16 KiB and its overhead) of an unfinished head, it never gets there.
+ */
+const HEAD_HOLD_BYTES = 47 * 1024;
 
 export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<TunnelListener> {
-  const { events } = options;
-  const tunnels = new ConnectionRegistry<Tunnel>();
+  const tunnels = new BridgedTunnels(options, {
+    headHoldBytes: HEAD_HOLD_BYTES,
+    startInner: (pair, server) => startInnerServer(pair, server, options),
+    connect: (port, tunnel) => void connectInner(port, tunnel),
+  });
   /** Accepted connections whose request head has not been answered yet. */
   const admitting = new Set<DenoTcpConn>();
-  const inner = new Set<InnerServer>();
-  const startInner = (pair: KeyPair): InnerServer => {
-    const server = InnerServer.start(pair, options.handler, (gone) => inner.delete(gone));
-    inner.add(server);
-    return server;
-  };
-  let current = startInner(options.keyPair);
-  let accepting = true;
 
   let listener: DenoTcpListener;
   try {
     listener = listenOuter(options.listen);
   } catch (error) {
-    current.close();
+    tunnels.abandon();
     throw error;
   }
-
-  // After stopAccepting the inner servers stop once no tunnel is left.
-  const stopWhenIdle = (): void => {
-    if (accepting || tunnels.size > 0) return;
-    for (const server of [...inner]) server.close();
-  };
-
-  const hooks: TunnelHooks = {
-    events,
-    innerServer: () => current,
-    opened: (tunnel) => {
-      tunnels.add(tunnel);
-      events.connectionOpened({ id: tunnel.id, remoteAddress: tunnel.remoteAddress });
-    },
-    closed: (tunnel) => {
-      tunnels.delete(tunnel);
-      events.connectionClosed({ id: tunnel.id, bytesIn: tunnel.bytesIn, bytesOut: tunnel.bytesOut });
-      stopWhenIdle();
-    },
-  };
 
   /** Reads the request head: a valid WebSocket upgrade becomes a tunnel, anything else is answered and closed. */
   const admit = async (conn: DenoTcpConn): Promise<void> => {
     admitting.add(conn);
-    const timer = setTimeout(() => closeQuietly(conn), HANDSHAKE_TIMEOUT_MS);
+    // The upgrade request is a request head like any other: slowloris on the listener is cut as inside the TLS.
+    const timer = setTimeout(() => closeQuietly(conn), options.limits.requestHeadTimeoutMs);
     try {
       conn.setNoDelay(true);
       const remoteAddress = conn.remoteAddr.hostname;
@@ -123,14 +91,17 @@ export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<
         if (!asksForUpgrade(head)) {
           return await answer(conn, 426, head.method === 'HEAD' ? '' : UPGRADE_REQUIRED_BODY, { upgrade: 'websocket' });
         }
-        if (!accepting) return await answer(conn, 503, 'the proxy is shutting down\n', { 'retry-after': '1' });
+        if (!tunnels.accepting) return await answer(conn, 503, 'the proxy is shutting down\n', { 'retry-after': '1' });
         const upgrade = websocketKey(head);
-        if ('problem' in upgrade) return await answer(conn, 400, `${upgrade.problem}\n`);
+        if ('problem' in upgrade) return await answer(conn, upgrade.status, `${upgrade.problem}\n`, upgrade.headers);
         await writeAll(conn, await switchingProtocols(upgrade.key));
         clearTimeout(timer);
         admitting.delete(conn);
         // Frames the client sent right behind its request head.
-        new Tunnel(conn, tunnels.nextId(), remoteAddress, hooks).start(buffer.slice(result.length, length));
+        const firstBytes = buffer.slice(result.length, length);
+        let link!: DenoClientLink;
+        tunnels.open(remoteAddress, (tunnel) => (link = new DenoClientLink(conn, tunnel)));
+        void link.run(firstBytes);
         return;
       }
     } catch {
@@ -144,42 +115,35 @@ export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<
   // Settles once the listening socket is gone: Deno drops it only when the pending accept has been
   // cancelled, a turn after close(), so stopAccepting waits for this before it reports the port closed.
   const acceptLoop = (async () => {
-    while (accepting) {
+    while (tunnels.accepting) {
       let conn: DenoTcpConn;
       try {
         conn = await listener.accept();
       } catch {
         // Closed by stopAccepting, or out of file descriptors for a moment: then try again shortly.
-        if (accepting) await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        if (tunnels.accepting) await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
-      if (accepting) void admit(conn);
+      if (tunnels.accepting) void admit(conn);
       else closeQuietly(conn);
     }
   })();
 
   return {
     address: { host: listener.addr.hostname, port: listener.addr.port },
-    setKeyPair(pair: KeyPair) {
-      // Throws when rustls refuses the pair; the caller then keeps serving the previous one.
-      const next = startInner(pair);
-      const previous = current;
-      current = next;
-      previous.retire();
-    },
+    // Throws when rustls refuses the pair; the caller then keeps serving the previous one.
+    setKeyPair: (pair: KeyPair) => tunnels.setKeyPair(pair),
     async stopAccepting() {
-      if (accepting) {
-        accepting = false;
+      if (tunnels.accepting) {
+        tunnels.stopAccepting(() => undefined);
         closeQuietly(listener);
       }
       await acceptLoop;
-      stopWhenIdle();
     },
     openConnections: () => tunnels.size,
     closeAll() {
       for (const conn of [...admitting]) closeQuietly(conn);
       tunnels.closeAll();
-      stopWhenIdle();
     },
   };
 }
@@ -215,64 +179,33 @@ async function answer(conn: DenoTcpConn, status: 400 | 426 | 431 | 503, body: st
 }
 
 /**
- * One `Deno.serve` terminating the inner TLS with one key pair. Tunnels reach it over loopback; a request
- * whose peer is not a live tunnel's bridge connection is refused.
+ * One `Deno.serve` terminating the inner TLS with one key pair, for tunnels over loopback. Deno says when a
+ * response has gone out (`completed`), which ends the request for the bridge's limits.
  */
-class InnerServer {
-  readonly #tunnels = new Map<number, Tunnel>();
-  readonly #stop = new AbortController();
-  #retired = false;
-  #server!: DenoHttpServer;
-
-  private constructor(private readonly onGone: (server: InnerServer) => void) {}
-
-  static start(pair: KeyPair, handler: InnerHandler, onGone: (server: InnerServer) => void): InnerServer {
-    const inner = new InnerServer(onGone);
-    inner.#server = deno().serve(
-      {
-        hostname: LOOPBACK,
-        port: 0,
-        cert: pair.certPem,
-        key: pair.keyPem,
-        signal: inner.#stop.signal,
-        onListen: () => undefined,
-        onError: () => new Response('internal error\n', { status: 500, headers: { 'content-type': TEXT_PLAIN } }),
-      },
-      (request, info) => {
-        const tunnel = info.remoteAddr.hostname === LOOPBACK ? inner.#tunnels.get(info.remoteAddr.port) : undefined;
-        const connection = tunnel?.info;
-        if (connection === undefined) {
-          return new Response('not a tunnel connection\n', { status: 403, headers: { 'content-type': TEXT_PLAIN } });
-        }
-        return respond(handler, request, connection);
-      },
-    );
-    return inner;
-  }
-
-  get port(): number {
-    return this.#server.addr.port;
-  }
-
-  attach(localPort: number, tunnel: Tunnel): void {
-    this.#tunnels.set(localPort, tunnel);
-  }
-
-  detach(localPort: number): void {
-    this.#tunnels.delete(localPort);
-    if (this.#retired && this.#tunnels.size === 0) this.close();
-  }
-
-  /** Serves the tunnels it has until they close, then stops. */
-  retire(): void {
-    this.#retired = true;
-    if (this.#tunnels.size === 0) this.close();
-  }
-
-  close(): void {
-    this.#stop.abort();
-    this.onGone(this);
-  }
+function startInnerServer(pair: KeyPair, inner: InnerServer, options: TunnelListenerOptions): NativeInnerServer {
+  const stop = new AbortController();
+  const server = deno().serve(
+    {
+      hostname: LOOPBACK,
+      port: 0,
+      cert: pair.certPem,
+      key: pair.keyPem,
+      signal: stop.signal,
+      onListen: () => undefined,
+      onError: () => new Response('internal error\n', { status: 500, headers: { 'content-type': TEXT_PLAIN } }),
+    },
+    async (request, info) => {
+      const tunnel = inner.tunnelAt({ address: info.remoteAddr.hostname, port: info.remoteAddr.port });
+      const response = await serveTunnelRequest(options.handler, request, tunnel, options.limits);
+      // A request refused before it reached a tunnel (403) was never counted as started.
+      if (tunnel?.info !== undefined) {
+        const ended = (): void => tunnel.requestEnded();
+        info.completed.then(ended, ended);
+      }
+      return tunnel?.info?.alpn === 'h2' ? response : withoutContentLength(response);
+    },
+  );
+  return { port: server.addr.port, stop: () => stop.abort() };
 }
 
 /**
@@ -280,9 +213,8 @@ class InnerServer {
  * algorithm on (no TCP_NODELAY, and no way to set it), and with a Content-Length hyper writes the head and
  * the body separately, so the body waited for the peer's delayed ACK (~40 ms per response).
  */
-async function respond(handler: InnerHandler, request: Request, connection: ConnectionInfo): Promise<Response> {
-  const response = await handler(request, connection);
-  if (connection.alpn === 'h2' || response.body === null || !response.headers.has('content-length')) return response;
+function withoutContentLength(response: Response): Response {
+  if (response.body === null || !response.headers.has('content-length')) return response;
   try {
     response.headers.delete('content-length');
     return response;
@@ -294,218 +226,197 @@ async function respond(handler: InnerHandler, request: Request, connection: Conn
   }
 }
 
-interface TunnelHooks {
-  readonly events: TunnelEvents;
-  innerServer(): InnerServer;
-  opened(tunnel: Tunnel): void;
-  closed(tunnel: Tunnel): void;
-}
+/** Payload buffers with room for a frame header in front of them: the server loop reads into these. */
+const HEADROOM = new WeakSet<ArrayBufferLike>();
 
 /**
- * One WebSocket, bridged to one loopback connection to the inner TLS server. Two loops, each reading one
- * side only as fast as the other side takes the bytes. Client bytes are held until the ClientHello is
- * complete and valid; the connection to the TLS server is opened then.
+ * The WebSocket side of one tunnel: frames are written one at a time, so that frames of the two directions
+ * never interleave; the client's frames are read in a loop that waits while the bridge has paused it.
  */
-class Tunnel {
-  bytesIn = 0;
-  bytesOut = 0;
-  #info: ConnectionInfo | undefined;
-  #inner: DenoTcpConn | undefined;
-  #server: InnerServer | undefined;
-  #closed = false;
-  #closeSent = false;
-  #clientWrite: Promise<void> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+class DenoClientLink implements ClientLink {
+  #writing: Promise<void> = Promise.resolve();
+  #paused: { promise: Promise<void>; resolve: () => void } | undefined;
+  #closing = false;
   readonly #frames = new FrameReader();
-  readonly #watch: HandshakeWatch;
 
   constructor(
-    private readonly client: DenoTcpConn,
-    readonly id: number,
-    readonly remoteAddress: string,
-    private readonly hooks: TunnelHooks,
-  ) {
-    this.#watch = new HandshakeWatch({
-      hello: (hello, alpn) => {
-        this.#info = { id, remoteAddress, serverName: hello.serverName, alpn };
-      },
-      completed: (tlsVersion, alpn) => {
-        clearTimeout(this.#timer);
-        this.#info = { id, remoteAddress, serverName: this.#info?.serverName, alpn };
-        hooks.events.handshakeCompleted({ ...this.#info, tlsVersion });
-      },
-      failed: (reason, alert) => {
-        clearTimeout(this.#timer);
-        hooks.events.handshakeFailed({ id, remoteAddress, serverName: this.#info?.serverName, reason });
-        // The TLS server never saw these bytes: answer as it would have, then hang up.
-        if (alert !== undefined) {
-          void this.#toClient(frame(OPCODE_BINARY, alertRecord(alert)))
-            .catch(() => undefined)
-            .then(() => this.close());
-        }
-      },
-    });
+    private readonly conn: DenoTcpConn,
+    private readonly tunnel: TunnelBridge,
+  ) {}
+
+  send(bytes: Uint8Array): 'sent' | 'queued' | 'gone' {
+    if (this.#closing) return 'gone';
+    void this.#write(framed(bytes)).then(
+      () => this.tunnel.clientDrained(),
+      () => this.tunnel.close('client'),
+    );
+    return 'queued';
   }
 
-  /** What the app learns about this tunnel; set once the ClientHello has been read. */
-  get info(): ConnectionInfo | undefined {
-    return this.#info;
+  pause(): void {
+    if (this.#paused !== undefined) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((settle) => (resolve = settle));
+    this.#paused = { promise, resolve };
   }
 
-  start(firstBytes: Uint8Array): void {
-    this.hooks.opened(this);
-    this.#timer = setTimeout(() => {
-      this.#watch.abandon(`handshake not completed within ${HANDSHAKE_TIMEOUT_MS} ms`);
-      this.close();
-    }, HANDSHAKE_TIMEOUT_MS);
-    void this.#clientLoop(firstBytes);
+  resume(): void {
+    this.#paused?.resolve();
+    this.#paused = undefined;
   }
 
-  /** Client → frames → TLS server. */
-  async #clientLoop(firstBytes: Uint8Array): Promise<void> {
+  /** Sends the close frame and, shortly after, closes the connection whether or not it was read. */
+  close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.resume();
+    const grace = setTimeout(() => closeQuietly(this.conn), CLOSE_FRAME_GRACE_MS);
+    void this.#write(closeFrame(code, reason))
+      .catch(() => undefined)
+      .then(() => {
+        clearTimeout(grace);
+        closeQuietly(this.conn);
+      });
+  }
+
+  /** Client → frames → bridge, starting with the frames that came right behind the upgrade request. */
+  async run(firstBytes: Uint8Array): Promise<void> {
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     const events: FrameEvent[] = [];
     const collect = (event: FrameEvent): void => void events.push(event);
     let chunk = firstBytes;
     try {
-      while (!this.#closed) {
+      while (!this.tunnel.closed) {
         if (chunk.length > 0) {
           this.#frames.push(chunk, collect);
-          for (const event of events) {
-            if (!(await this.#onFrame(event))) return;
+          // A protocol error in this read is answered before anything read with it: the close code is the
+          // peer's answer, whatever the bytes before it would have caused.
+          const broken = events.find((event) => event.kind === 'error');
+          for (const event of broken === undefined ? events : [broken]) {
+            if (!this.#onFrame(event)) return;
           }
           events.length = 0;
         }
-        const read = await this.client.read(buffer);
+        // The bridge may still hold the bytes just read: read again only once it has let go of them.
+        while (this.#paused !== undefined) await this.#paused.promise;
+        const read = await this.conn.read(buffer);
         if (read === null) break;
         chunk = buffer.subarray(0, read);
       }
     } catch {
       // A reset from the client ends the tunnel like an orderly close.
     }
-    this.close('client');
+    this.tunnel.close('client');
   }
 
   /** Handles one frame event; false when the tunnel is over. */
-  async #onFrame(event: FrameEvent): Promise<boolean> {
+  #onFrame(event: FrameEvent): boolean {
     switch (event.kind) {
-      case 'data': {
-        this.bytesIn += event.bytes.length;
-        const forward = this.#watch.active ? this.#watch.fromClient(event.bytes) : event.bytes;
-        if (forward !== undefined && !this.#closed) await this.#toServer(forward);
-        return !this.#closed;
-      }
+      case 'data':
+        this.tunnel.fromClient(event.bytes);
+        break;
       case 'text':
-        this.hooks.events.protocolViolation({
-          id: this.id,
-          remoteAddress: this.remoteAddress,
-          reason: 'text frame received; the tunnel carries binary frames only',
-        });
-        this.close(undefined, TEXT_FRAME_CLOSE_CODE, TEXT_FRAME_CLOSE_REASON);
-        return false;
+        this.tunnel.textFrame();
+        break;
       case 'ping':
-        await this.#toClient(frame(OPCODE_PONG, event.payload));
-        return true;
+        void this.#write(frame(OPCODE_PONG, event.payload)).catch(() => this.tunnel.close('client'));
+        break;
       case 'close':
         // Answer with the client's own code, as RFC 6455 §5.5.1 suggests.
-        this.close('client', event.code ?? CLOSE_NORMAL);
-        return false;
+        this.tunnel.close('client', event.code ?? CLOSE_NORMAL);
+        break;
       case 'error':
-        this.#watch.abandon(`the client broke the WebSocket protocol: ${event.reason}`);
-        this.close('client', event.code, event.reason);
-        return false;
+        this.tunnel.protocolError(event.reason, event.code);
+        break;
     }
+    return !this.tunnel.closed;
   }
 
-  /** Writes client bytes to the TLS server, connecting first if this is the ClientHello. */
-  async #toServer(bytes: Uint8Array): Promise<void> {
-    const inner = this.#inner ?? (await this.#connect());
-    if (inner === undefined) return;
-    try {
-      await writeAll(inner, bytes);
-    } catch {
-      this.close('server');
-    }
+  #write(bytes: Uint8Array): Promise<void> {
+    const write = this.#writing.catch(() => undefined).then(() => writeAll(this.conn, bytes));
+    this.#writing = write;
+    return write;
+  }
+}
+
+/** `payload` as one binary frame: its header written in front of it where the buffer has room for one. */
+function framed(payload: Uint8Array): Uint8Array {
+  if (!HEADROOM.has(payload.buffer) || payload.byteOffset < MAX_SERVER_HEADER) return frame(OPCODE_BINARY, payload);
+  const whole = new Uint8Array(payload.buffer, 0, payload.byteOffset + payload.length);
+  const start = writeFrameHeader(whole, payload.byteOffset, OPCODE_BINARY, payload.length);
+  return whole.subarray(start);
+}
+
+/** The loopback side of one tunnel: writes finish asynchronously, and the read loop waits while paused. */
+class DenoServerLink implements ServerLink {
+  #paused: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  constructor(
+    private readonly conn: DenoTcpConn,
+    private readonly tunnel: TunnelBridge,
+  ) {}
+
+  get localPort(): number {
+    return this.conn.localAddr.port;
   }
 
-  async #connect(): Promise<DenoTcpConn | undefined> {
-    const server = this.hooks.innerServer();
-    let inner: DenoTcpConn;
-    try {
-      inner = await deno().connect({ hostname: LOOPBACK, port: server.port });
-    } catch (error) {
-      this.#watch.abandon(`the inner TLS server is unreachable (${error instanceof Error ? error.name : 'error'})`);
-      this.close();
-      return undefined;
-    }
-    if (this.#closed) {
-      closeQuietly(inner);
-      return undefined;
-    }
-    inner.setNoDelay(true);
-    this.#inner = inner;
-    this.#server = server;
-    server.attach(inner.localAddr.port, this);
-    void this.#serverLoop(inner);
-    return inner;
+  write(bytes: Uint8Array): boolean {
+    void writeAll(this.conn, bytes).then(
+      () => this.tunnel.serverDrained(),
+      () => this.tunnel.close('server'),
+    );
+    return false;
   }
 
-  /** TLS server → binary frames → client. Payloads are read behind room for the frame header. */
-  async #serverLoop(inner: DenoTcpConn): Promise<void> {
+  pause(): void {
+    if (this.#paused !== undefined) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((settle) => (resolve = settle));
+    this.#paused = { promise, resolve };
+  }
+
+  resume(): void {
+    this.#paused?.resolve();
+    this.#paused = undefined;
+  }
+
+  end(): void {
+    this.resume();
+    closeQuietly(this.conn);
+  }
+
+  /** TLS server → bridge. Payloads are read behind room for the frame header. */
+  async run(): Promise<void> {
     const buffer = new Uint8Array(MAX_SERVER_HEADER + READ_BUFFER_BYTES);
+    HEADROOM.add(buffer.buffer);
     try {
-      for (;;) {
-        const read = await inner.read(buffer.subarray(MAX_SERVER_HEADER));
-        if (read === null || this.#closed) break;
-        const payload = buffer.subarray(MAX_SERVER_HEADER, MAX_SERVER_HEADER + read);
-        if (this.#watch.active) this.#watch.fromServer(payload);
-        const start = writeFrameHeader(buffer, MAX_SERVER_HEADER, OPCODE_BINARY, read);
-        await this.#toClient(buffer.subarray(start, MAX_SERVER_HEADER + read));
-        this.bytesOut += read;
+      while (!this.tunnel.closed) {
+        const read = await this.conn.read(buffer.subarray(MAX_SERVER_HEADER));
+        if (read === null || this.tunnel.closed) break;
+        this.tunnel.fromServer(buffer.subarray(MAX_SERVER_HEADER, MAX_SERVER_HEADER + read));
+        // The frame may still be being written from this buffer: read again only once it has gone.
+        while (this.#paused !== undefined) await this.#paused.promise;
       }
     } catch {
       // A reset from the TLS server ends the tunnel like an orderly close.
     }
-    this.close('server');
+    this.tunnel.close('server');
   }
+}
 
-  /** Client writes one at a time, so frames from both loops never interleave. */
-  async #toClient(bytes: Uint8Array): Promise<void> {
-    while (this.#clientWrite !== undefined) await this.#clientWrite.catch(() => undefined);
-    const write = writeAll(this.client, bytes);
-    this.#clientWrite = write;
-    try {
-      await write;
-    } finally {
-      this.#clientWrite = undefined;
-    }
+/** Opens the loopback connection for `tunnel` and reads from it. */
+async function connectInner(port: number, tunnel: TunnelBridge): Promise<void> {
+  let conn: DenoTcpConn;
+  try {
+    conn = await deno().connect({ hostname: LOOPBACK, port });
+  } catch (error) {
+    tunnel.serverUnreachable(error instanceof Error ? error.name : 'error');
+    return;
   }
-
-  /**
-   * Ends the tunnel: `side` is who ended it, for a handshake still in progress. The client gets a close
-   * frame (unless it is gone) and, shortly after, the connection closes whether or not it was read.
-   */
-  close(side?: 'client' | 'server', code: number = CLOSE_NORMAL, reason = ''): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    if (side !== undefined && this.#watch.active) this.#watch.closed(side);
-    if (this.#inner !== undefined) {
-      closeQuietly(this.#inner);
-      this.#server?.detach(this.#inner.localAddr.port);
-    }
-    if (!this.#closeSent) {
-      this.#closeSent = true;
-      const grace = setTimeout(() => closeQuietly(this.client), CLOSE_FRAME_GRACE_MS);
-      void this.#toClient(closeFrame(code, reason))
-        .catch(() => undefined)
-        .then(() => {
-          clearTimeout(grace);
-          closeQuietly(this.client);
-        });
-    }
-    this.hooks.closed(this);
-  }
+  conn.setNoDelay(true);
+  const link = new DenoServerLink(conn, tunnel);
+  tunnel.serverOpened(link);
+  if (!tunnel.closed) void link.run();
 }
 
 async function writeAll(conn: DenoTcpConn, bytes: Uint8Array): Promise<void> {

@@ -1,0 +1,116 @@
+/**
+ * What every request a bridged listener's inner server receives goes through before the app
+ * (`serveTunnelRequest`), and the body that reports when a response has gone out (`reportingWhenSent`).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { TunnelBridge } from '../../src/tunnel/bridge.ts';
+import { reportingWhenSent, serveTunnelRequest } from '../../src/tunnel/inner_server_pool.ts';
+import { INNER_HTTP_LIMITS } from '../../src/tunnel/protocol.ts';
+import type { ConnectionInfo, InnerHandler } from '../../src/platform.ts';
+
+/** A tunnel as serveTunnelRequest uses it: its connection info and its request count. */
+function fakeTunnel(alpn = 'http/1.1'): { tunnel: TunnelBridge; started: () => number; ended: () => number } {
+  let started = 0;
+  let ended = 0;
+  const info: ConnectionInfo = { id: 7, remoteAddress: '127.0.0.1', serverName: 'route.tunnel.test', alpn };
+  const fake = { info, requestStarted: () => void started++, requestEnded: () => void ended++ };
+  // Only these three members are used; the rest of TunnelBridge is I/O this test has no part in.
+  return { tunnel: fake as unknown as TunnelBridge, started: () => started, ended: () => ended };
+}
+
+const echoHandler: InnerHandler = (request, connection) => new Response(`${request.method} ${new URL(request.url).pathname} ${connection.id}`);
+
+const get = (path: string, headers: Record<string, string> = {}): Request =>
+  new Request(`https://route.tunnel.test${path}`, { headers: { host: 'route.tunnel.test', ...headers } });
+
+describe('serveTunnelRequest', () => {
+  it('refuses a peer that is no live tunnel with 403, without calling the app', async () => {
+    let called = false;
+    const response = await serveTunnelRequest(() => ((called = true), new Response()), get('/'), undefined, INNER_HTTP_LIMITS);
+    assert.equal(response.status, 403);
+    assert.equal(called, false);
+  });
+
+  it('passes a request to the app with its tunnel, and counts it as started', async () => {
+    const { tunnel, started, ended } = fakeTunnel();
+    const response = await serveTunnelRequest(echoHandler, get('/mcp'), tunnel, INNER_HTTP_LIMITS);
+    assert.equal(await response.text(), 'GET /mcp 7');
+    assert.equal(started(), 1);
+    // Ending is the caller's: it alone knows when its runtime has sent the response.
+    assert.equal(ended(), 0);
+  });
+
+  it('ends the request when the app throws, and lets the error through', async () => {
+    const { tunnel, started, ended } = fakeTunnel();
+    const failing: InnerHandler = () => Promise.reject(new Error('app broke'));
+    await assert.rejects(serveTunnelRequest(failing, get('/'), tunnel, INNER_HTTP_LIMITS), /app broke/);
+    assert.deepEqual([started(), ended()], [1, 1]);
+  });
+
+  it('answers 400 for a Host no URL can be built from, and closes an HTTP/1.1 connection', async () => {
+    for (const host of ['a.tunnel.test@route.tunnel.test', 'route.tunnel.test:443x', 'route.tunnel.test/../x', 'route tunnel']) {
+      const { tunnel } = fakeTunnel();
+      const response = await serveTunnelRequest(echoHandler, get('/', { host }), tunnel, INNER_HTTP_LIMITS);
+      assert.equal(response.status, 400, host);
+      assert.equal(response.headers.get('connection'), 'close');
+    }
+    for (const host of ['route.tunnel.test', 'route.tunnel.test:443', '127.0.0.1:8443', '[::1]:443']) {
+      const { tunnel } = fakeTunnel();
+      assert.equal((await serveTunnelRequest(echoHandler, get('/', { host }), tunnel, INNER_HTTP_LIMITS)).status, 200, host);
+    }
+  });
+
+  it('answers 414 for a request line beyond the limit, 431 for a header block beyond it; h2 without Connection', async () => {
+    const limits = { ...INNER_HTTP_LIMITS, maxRequestLineBytes: 64, maxHeaderBytes: 128 };
+    // `GET /` + 50 bytes + ` HTTP/1.1`: 64 bytes, then 65.
+    for (const [length, status] of [[50, 200], [51, 414]] as const) {
+      const { tunnel } = fakeTunnel();
+      const response = await serveTunnelRequest(echoHandler, get(`/${'a'.repeat(length)}`), tunnel, limits);
+      assert.equal(response.status, status, `request line with a ${length + 1}-byte target`);
+    }
+    const { tunnel } = fakeTunnel();
+    const large = await serveTunnelRequest(echoHandler, get('/', { 'x-fill': 'h'.repeat(128) }), tunnel, limits);
+    assert.equal(large.status, 431);
+    assert.equal(large.headers.get('connection'), 'close');
+    const h2 = fakeTunnel('h2');
+    const overH2 = await serveTunnelRequest(echoHandler, get('/', { 'x-fill': 'h'.repeat(128) }), h2.tunnel, limits);
+    assert.equal(overH2.status, 431);
+    assert.equal(overH2.headers.get('connection'), null);
+  });
+});
+
+describe('reportingWhenSent', () => {
+  it('reports once the body has been read to its end, passing every chunk as it comes', async () => {
+    let sent = 0;
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    const response = reportingWhenSent(new Response(body, { status: 201, headers: { 'x-a': '1' } }), () => void sent++);
+    assert.equal(response.status, 201);
+    assert.equal(response.headers.get('x-a'), '1');
+    const reader = response.body!.getReader();
+    controller.enqueue(new Uint8Array([1, 2]));
+    assert.deepEqual([...(await reader.read()).value!], [1, 2]);
+    assert.equal(sent, 0);
+    controller.close();
+    assert.equal((await reader.read()).done, true);
+    assert.equal(sent, 1);
+  });
+
+  it('reports a body cancelled by its reader (the client went away) and one that fails', async () => {
+    let sent = 0;
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({ cancel: () => void (cancelled = true) });
+    await reportingWhenSent(new Response(body), () => void sent++).body!.cancel();
+    assert.deepEqual([sent, cancelled], [1, true]);
+    const failing = new ReadableStream<Uint8Array>({ pull: (c) => c.error(new Error('upstream reset')) });
+    await assert.rejects(reportingWhenSent(new Response(failing), () => void sent++).arrayBuffer(), /upstream reset/);
+    assert.equal(sent, 2);
+  });
+
+  it('reports a response without a body at once', () => {
+    let sent = 0;
+    reportingWhenSent(new Response(null, { status: 204 }), () => void sent++);
+    assert.equal(sent, 1);
+  });
+});
