@@ -137,7 +137,7 @@ export class TunnelBridge {
   ) {
     this.#watch = new HandshakeWatch({
       hello: (hello, alpn) => {
-        // BoringSSL completes a handshake whose ALPN offer it cannot meet, without ALPN: HTTP/1.1 then.
+        // A client that offers no ALPN at all gets HTTP/1.1 (one whose offer cannot be met is refused).
         this.#info = { id, remoteAddress, serverName: hello.serverName, alpn: alpn === 'none' ? 'http/1.1' : alpn };
       },
       completed: (tlsVersion, alpn) => {

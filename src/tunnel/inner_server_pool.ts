@@ -9,7 +9,7 @@
  */
 import type { InnerServerSlot, TunnelBridge } from './bridge.ts';
 import type { InnerHttpLimits } from './protocol.ts';
-import type { InnerHandler, KeyPair } from '../platform.ts';
+import type { ConnectionInfo, InnerHandler, KeyPair } from '../platform.ts';
 
 export const LOOPBACK = '127.0.0.1';
 const TEXT_PLAIN = 'text/plain; charset=utf-8';
@@ -128,10 +128,9 @@ const plain = (status: number, body: string, headers: Record<string, string> = {
 const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{0,5})?$/;
 
 /**
- * Serves one request an inner server received: refuses a peer that is not a live tunnel (403), answers what
- * no app should see in the same words on every runtime (a Host no URL can be built from: 400; a request line
- * or header block beyond `limits`: 414, 431), and tells the tunnel when the request starts. The caller tells
- * it when the response has ended (`tunnel.requestEnded()`), by whatever means its runtime has.
+ * Serves one request an inner server received: refuses a peer that is not a live tunnel (403), tells the tunnel
+ * that the request has started, then answers it (`answerTunnelRequest`). Never rejects. The caller tells the
+ * tunnel when the response has ended (`tunnel.requestEnded()`), by whatever means its runtime has.
  */
 export async function serveTunnelRequest(
   handler: InnerHandler,
@@ -142,13 +141,38 @@ export async function serveTunnelRequest(
   const connection = tunnel?.info;
   if (tunnel === undefined || connection === undefined) return plain(403, 'not a tunnel connection\n');
   tunnel.requestStarted();
+  return answerTunnelRequest(handler, request, connection, limits);
+}
+
+/**
+ * Answers a request of a live tunnel whose start the tunnel has been told of: what no app should see is answered
+ * in the same words on every runtime (a Host no URL can be built from: 400; a request line or header block beyond
+ * `limits`: 414, 431; a body framing that cannot be trusted: 400), the rest by the app. Never rejects.
+ */
+export async function answerTunnelRequest(
+  handler: InnerHandler,
+  request: Request,
+  connection: ConnectionInfo,
+  limits: InnerHttpLimits,
+): Promise<Response> {
+  const closing: Record<string, string> = connection.alpn === 'h2' ? {} : { connection: 'close' };
   try {
-    const refusal = refusalOf(request, limits, connection.alpn === 'h2' ? {} : { connection: 'close' });
-    return refusal ?? (await handler(request, connection));
-  } catch (error) {
-    tunnel.requestEnded();
-    throw error;
+    return refusalOf(request, limits, closing) ?? (await handler(request, connection));
+  } catch {
+    // The app answers its own failures; this is a defect, answered here so that the response, and with it the
+    // request's end, still comes through the server like any other.
+    return plain(500, 'internal error\n', closing);
   }
+}
+
+/** Whether `host` (a Host field value) is one a URL can be built from. */
+export function isWellFormedHost(host: string): boolean {
+  return VALID_HOST.test(host);
+}
+
+/** The answer to a request whose Host no URL can be built from, in the words of every runtime. */
+export function malformedHostAnswer(closing: Record<string, string>): Response {
+  return plain(400, 'malformed Host header\n', closing);
 }
 
 /** The answer for a request the app must not see, or undefined. */
@@ -157,10 +181,10 @@ function refusalOf(request: Request, limits: InnerHttpLimits, closing: Record<st
   const host = request.headers.get('host');
   let url: URL;
   try {
-    if (host !== null && !VALID_HOST.test(host)) throw new Error('malformed Host');
+    if (host !== null && !isWellFormedHost(host)) throw new Error('malformed Host');
     url = new URL(request.url);
   } catch {
-    return plain(400, 'malformed Host header\n', closing);
+    return malformedHostAnswer(closing);
   }
   // The request line as sent: method, target, version (`HTTP/1.1`), spaces between.
   const requestLine = request.method.length + 1 + url.pathname.length + url.search.length + 9;
@@ -170,49 +194,11 @@ function refusalOf(request: Request, limits: InnerHttpLimits, closing: Record<st
     headerBytes += name.length + 2 + value.length + 2;
   });
   if (headerBytes > limits.maxHeaderBytes) return plain(431, 'request header block too large\n', closing);
-  return undefined;
-}
-
-/**
- * `response`, with a body that reports through `sent` when it has been read to its end, failed or was
- * cancelled; for runtimes that do not say when a response has gone out. Chunks pass as they come.
- */
-export function reportingWhenSent(response: Response, sent: () => void): Response {
-  const body = response.body;
-  if (body === null) {
-    sent();
-    return response;
+  // RFC 9112 §6.3: when chunked is not the final coding (an unknown coding alone, say), the body's length cannot
+  // be known; a server that accepts it would read the body up to the close.
+  const codings = request.headers.get('transfer-encoding');
+  if (codings !== null && !/(?:^|,)[ \t]*chunked[ \t]*$/i.test(codings)) {
+    return plain(400, 'a Transfer-Encoding whose final coding is not chunked\n', closing);
   }
-  let reported = false;
-  const report = (): void => {
-    if (reported) return;
-    reported = true;
-    sent();
-  };
-  const reader = body.getReader();
-  const reporting = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const next = await reader.read();
-          if (next.done) {
-            controller.close();
-            report();
-          } else {
-            controller.enqueue(next.value);
-          }
-        } catch (error) {
-          controller.error(error);
-          report();
-        }
-      },
-      cancel(reason) {
-        report();
-        return reader.cancel(reason);
-      },
-    },
-    // Read from the app's body only as fast as the runtime takes chunks: no buffering here.
-    { highWaterMark: 0 },
-  );
-  return new Response(reporting, { status: response.status, statusText: response.statusText, headers: response.headers });
+  return undefined;
 }

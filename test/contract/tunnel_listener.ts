@@ -39,12 +39,12 @@ export interface Echo {
   connection: { id: number; remoteAddress: string; serverName?: string; alpn: string };
 }
 
-/** Where the two listeners truly differ: each runtime's case checks its own behaviour. */
+/** Where the listeners truly differ: each runtime's case checks its own behaviour. */
 interface RuntimeDifferences {
-  /** The Host header of the Request an h2 stream becomes. */
-  readonly h2HostHeader: string | null;
   /** How a client offering only TLS 1.0 and 1.1 is refused: its error, and the reported reason. */
   readonly oldTlsAlert: { readonly clientError: RegExp; readonly reason: string };
+  /** The reason reported for a client that offers none of the listener's ALPN protocols. */
+  readonly alpnRefusal: string;
   /** How setKeyPair words a certificate with another certificate's key. */
   readonly keyMismatch: RegExp;
 }
@@ -53,22 +53,22 @@ export type ListenerRuntime = 'node' | 'bun' | 'deno';
 
 const DIFFERENCES: Record<ListenerRuntime, RuntimeDifferences> = {
   node: {
-    // @hono/node-server builds the Request of an h2 stream from `:authority`, without a Host header.
-    h2HostHeader: null,
+    // OpenSSL refuses the offer as it reads the ClientHello, before any key exists: the alert is in clear.
+    alpnRefusal: 'the TLS server sent a fatal alert: no_application_protocol (the client offered none of the ALPN protocols h2, http/1.1)',
     // Node's TLS stack (OpenSSL) answers with protocol_version and words the mismatch in lower case.
     oldTlsAlert: { clientError: /alert protocol version/, reason: 'the TLS server sent a fatal alert: protocol_version' },
     keyMismatch: /key values mismatch/i,
   },
   bun: {
-    // Bun's h2 server turns `:authority` into a Host header.
-    h2HostHeader: HOST,
+    // BoringSSL refuses the offer as it reads the ClientHello, before any key exists: the alert is in clear.
+    alpnRefusal: 'the TLS server sent a fatal alert: no_application_protocol (the client offered none of the ALPN protocols h2, http/1.1)',
     // Bun's TLS stack (BoringSSL) answers with protocol_version and names the mismatch in OpenSSL's words.
     oldTlsAlert: { clientError: /alert protocol version/, reason: 'the TLS server sent a fatal alert: protocol_version' },
     keyMismatch: /KEY_VALUES_MISMATCH/,
   },
   deno: {
-    // Deno's h2 server leaves `:authority` in the URL only: the Request has no Host header.
-    h2HostHeader: null,
+    // rustls checks the offer after its ServerHello, so its refusal is encrypted: the watch names the likely cause.
+    alpnRefusal: 'the TLS server sent an encrypted alert (the client offered none of the ALPN protocols h2, http/1.1)',
     // Deno's TLS stack (rustls) answers with handshake_failure and names the mismatch in its own words.
     oldTlsAlert: { clientError: /alert handshake failure/, reason: 'the TLS server sent a fatal alert: handshake_failure' },
     keyMismatch: /KeyMismatch|key/i,
@@ -176,7 +176,8 @@ export function tunnelListenerContract(
       assert.deepEqual(answers.map((answer) => answer.path), ['/n1', '/n2', '/n3']);
       assert.deepEqual(answers.map((answer) => answer.connection.alpn), ['h2', 'h2', 'h2']);
       assert.deepEqual(answers.map((answer) => answer.authority), [HOST, HOST, HOST]);
-      assert.deepEqual(answers.map((answer) => answer.host), new Array(3).fill(differences.h2HostHeader));
+      // Every listener builds the Request of an h2 stream from `:authority`, without a Host header.
+      assert.deepEqual(answers.map((answer) => answer.host), new Array(3).fill(null));
       assert.equal(new Set(answers.map((answer) => answer.connection.id)).size, 1);
     } finally {
       tunnel.close();
@@ -318,13 +319,40 @@ export function tunnelListenerContract(
 
   it('reports the alert the TLS server sent to a client it cannot serve', async () => {
     const opened = nextTunnelId();
-    const tunnel = client({ tls: { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' } });
+    // Security level 0 for this client only: the OpenSSL 3.5 in Node 22 and 24 will not offer TLS 1.0 or 1.1 at
+    // its default level and gives up before sending a ClientHello, so the server would never be asked.
+    const tunnel = client({ tls: { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' } });
     try {
       await assert.rejects(tunnel.connect(HOST), differences.oldTlsAlert.clientError);
       const failed = await failureOf(await opened);
       assert.equal(failed.reason, differences.oldTlsAlert.reason);
     } finally {
       tunnel.close();
+    }
+  });
+
+  it('reports a handshake the TLS server refuses for its ALPN offer, and one the client abandons', async () => {
+    const cases = [
+      { tunnel: client(), alpn: ['foo'], reason: differences.alpnRefusal, error: /no application protocol/ },
+      {
+        // Node's client checks the certificate itself and hangs up before its Finished, without an alert: a
+        // hang-up, not an unknown_ca alert (the Deno suite has openssl send one).
+        tunnel: client({ ca: new TestPki('stranger').caPem }),
+        alpn: ['http/1.1'],
+        reason: 'the client closed the connection during the handshake',
+        error: /unable to verify the first certificate/,
+      },
+    ];
+    for (const { tunnel, alpn, reason, error } of cases) {
+      const opened = nextTunnelId();
+      try {
+        await assert.rejects(tunnel.connect(HOST, alpn), error);
+        const failed = await failureOf(await opened);
+        assert.equal(failed.reason, reason);
+        assert.equal(failed.serverName, HOST);
+      } finally {
+        tunnel.close();
+      }
     }
   });
 

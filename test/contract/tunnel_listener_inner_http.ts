@@ -18,27 +18,10 @@ const ANSWER_BOUND_MS = 10_000;
 /** Longer than both inner-HTTP timeouts together: what must survive them waits this long. */
 const OUTLAST_LIMITS_MS = FIXTURE_LIMITS.requestHeadTimeoutMs + FIXTURE_LIMITS.keepAliveTimeoutMs + 500;
 
-/**
- * What a runtime cannot do yet, and why: such a case runs and reports, as a todo, without failing the suite.
- * Remove an entry as soon as its case passes.
- */
-const KNOWN_GAPS: Record<TunnelContract['runtime'], { headBeforeBody?: string; pipelining?: string }> = {
-  node: {},
-  bun: {
-    headBeforeBody:
-      'Bun 1.4.5 writes Date, Transfer-Encoding and the end of the head with the first body chunk (uWS write()), ' +
-      'and Bun.serve has no way to flush them before (oven-sh/bun#33660)',
-    pipelining:
-      'Bun 1.4.5 aborts a request still being answered when a second one arrives behind it on the connection, ' +
-      'and answers neither; the listener closes the tunnel then',
-  },
-  deno: {},
-};
-
 export function innerHttpCases(contract: TunnelContract): void {
   describe('inner HTTP: streams, pipelining, limits', () => {
     for (const protocol of ['http/1.1', 'h2'] as const) {
-      it(`sends a streamed response's head before its first body byte exists (${protocol})`, { todo: KNOWN_GAPS[contract.runtime].headBeforeBody }, async () => {
+      it(`sends a streamed response's head before its first body byte exists (${protocol})`, async () => {
         const tunnel = contract.client({ protocol });
         const control = contract.client();
         try {
@@ -54,7 +37,7 @@ export function innerHttpCases(contract: TunnelContract): void {
       });
     }
 
-    it('keeps a silent stream open longer than the head and keep-alive timeouts, then delivers its event', { todo: KNOWN_GAPS[contract.runtime].headBeforeBody }, async () => {
+    it('keeps a silent stream open longer than the head and keep-alive timeouts, then delivers its event', async () => {
       const tunnel = contract.client();
       const control = contract.client();
       try {
@@ -92,7 +75,7 @@ export function innerHttpCases(contract: TunnelContract): void {
       });
     });
 
-    it('answers the first of two pipelined HTTP/1.1 requests at least', { todo: KNOWN_GAPS[contract.runtime].pipelining }, async () => {
+    it('answers the first of two pipelined HTTP/1.1 requests at least', async () => {
       const { responses } = await rawExchange(contract, request('GET', '/pipelined-1') + request('GET', '/pipelined-2'), {
         until: (answers) => answers.length >= 2,
       });

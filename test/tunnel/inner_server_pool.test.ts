@@ -1,11 +1,11 @@
 /**
  * What every request a bridged listener's inner server receives goes through before the app
- * (`serveTunnelRequest`), and the body that reports when a response has gone out (`reportingWhenSent`).
+ * (`serveTunnelRequest`).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TunnelBridge } from '../../src/tunnel/bridge.ts';
-import { reportingWhenSent, serveTunnelRequest } from '../../src/tunnel/inner_server_pool.ts';
+import { serveTunnelRequest } from '../../src/tunnel/inner_server_pool.ts';
 import { INNER_HTTP_LIMITS } from '../../src/tunnel/protocol.ts';
 import type { ConnectionInfo, InnerHandler } from '../../src/platform.ts';
 
@@ -41,11 +41,24 @@ describe('serveTunnelRequest', () => {
     assert.equal(ended(), 0);
   });
 
-  it('ends the request when the app throws, and lets the error through', async () => {
+  it('answers 500 when the app throws, leaving the end to the caller as for any response', async () => {
     const { tunnel, started, ended } = fakeTunnel();
     const failing: InnerHandler = () => Promise.reject(new Error('app broke'));
-    await assert.rejects(serveTunnelRequest(failing, get('/'), tunnel, INNER_HTTP_LIMITS), /app broke/);
-    assert.deepEqual([started(), ended()], [1, 1]);
+    const response = await serveTunnelRequest(failing, get('/'), tunnel, INNER_HTTP_LIMITS);
+    assert.equal(response.status, 500);
+    assert.equal(response.headers.get('connection'), 'close');
+    assert.deepEqual([started(), ended()], [1, 0]);
+  });
+
+  it('answers 400 for a Transfer-Encoding whose final coding is not chunked, before the app sees it', async () => {
+    for (const codings of ['xchunked', 'chunked, identity', 'gzip']) {
+      const { tunnel } = fakeTunnel();
+      const response = await serveTunnelRequest(echoHandler, get('/', { 'transfer-encoding': codings }), tunnel, INNER_HTTP_LIMITS);
+      assert.equal(response.status, 400, codings);
+    }
+    const { tunnel } = fakeTunnel();
+    const chunked = await serveTunnelRequest(echoHandler, get('/', { 'transfer-encoding': 'gzip, chunked' }), tunnel, INNER_HTTP_LIMITS);
+    assert.equal(chunked.status, 200);
   });
 
   it('answers 400 for a Host no URL can be built from, and closes an HTTP/1.1 connection', async () => {
@@ -77,40 +90,5 @@ describe('serveTunnelRequest', () => {
     const overH2 = await serveTunnelRequest(echoHandler, get('/', { 'x-fill': 'h'.repeat(128) }), h2.tunnel, limits);
     assert.equal(overH2.status, 431);
     assert.equal(overH2.headers.get('connection'), null);
-  });
-});
-
-describe('reportingWhenSent', () => {
-  it('reports once the body has been read to its end, passing every chunk as it comes', async () => {
-    let sent = 0;
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
-    const response = reportingWhenSent(new Response(body, { status: 201, headers: { 'x-a': '1' } }), () => void sent++);
-    assert.equal(response.status, 201);
-    assert.equal(response.headers.get('x-a'), '1');
-    const reader = response.body!.getReader();
-    controller.enqueue(new Uint8Array([1, 2]));
-    assert.deepEqual([...(await reader.read()).value!], [1, 2]);
-    assert.equal(sent, 0);
-    controller.close();
-    assert.equal((await reader.read()).done, true);
-    assert.equal(sent, 1);
-  });
-
-  it('reports a body cancelled by its reader (the client went away) and one that fails', async () => {
-    let sent = 0;
-    let cancelled = false;
-    const body = new ReadableStream<Uint8Array>({ cancel: () => void (cancelled = true) });
-    await reportingWhenSent(new Response(body), () => void sent++).body!.cancel();
-    assert.deepEqual([sent, cancelled], [1, true]);
-    const failing = new ReadableStream<Uint8Array>({ pull: (c) => c.error(new Error('upstream reset')) });
-    await assert.rejects(reportingWhenSent(new Response(failing), () => void sent++).arrayBuffer(), /upstream reset/);
-    assert.equal(sent, 2);
-  });
-
-  it('reports a response without a body at once', () => {
-    let sent = 0;
-    reportingWhenSent(new Response(null, { status: 204 }), () => void sent++);
-    assert.equal(sent, 1);
   });
 });

@@ -1,11 +1,9 @@
 /**
- * The tunnel listener on Bun, on Bun's native servers: a plaintext `Bun.serve` accepts the WebSocket
- * upgrades, and each WebSocket's binary frames are bridged, byte for byte, over a loopback TCP connection
- * to a second `Bun.serve` that terminates the inner TLS (BoringSSL) and serves HTTP/1.1 and h2 to the app.
- * Chosen by measurement (bench/paths/bun_listener.ts): the WebSocket frames, the TLS and both HTTP
- * versions all stay in Bun's native code, which cost the least CPU per request of the paths measured
- * (219 µs with the upstream leg, against 242 for node:tls over Bun's WebSocket bridged to a plaintext
- * Bun.serve, 319 for node:tls with node:http2, 379 for the Node tunnel listener as it is).
+ * The tunnel listener on Bun: a plaintext `Bun.serve` accepts the WebSocket upgrades, and each WebSocket's
+ * binary frames are bridged, byte for byte, over a loopback TCP connection to a TLS+HTTP server that
+ * terminates the inner TLS and serves HTTP/1.1 and h2 to the app (`startInnerServer`: Bun's native
+ * implementation of `node:http2`, since `Bun.serve` cannot send a streamed response's head before its first
+ * body byte, nor answer pipelined requests). The WebSocket frames and the TLS stay in Bun's native code.
  *
  * The bridge itself (handshake watch, backpressure, inner-HTTP limits, inner servers per key pair) is
  * runtime-neutral: src/tunnel/bridge.ts and src/tunnel/bridged_listener.ts. This file is Bun's I/O for it.
@@ -13,7 +11,11 @@
 import { UPGRADE_REQUIRED_BODY } from '../../tunnel/protocol.ts';
 import { BridgedTunnels } from '../../tunnel/bridged_listener.ts';
 import type { ClientLink, ServerLink, TunnelBridge } from '../../tunnel/bridge.ts';
-import { LOOPBACK, reportingWhenSent, serveTunnelRequest, type InnerServer, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { answerTunnelRequest, isWellFormedHost, LOOPBACK, type InnerServer, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
+import { fetchRequestListener, type NodeIncoming, type NodeOutgoing } from '../node_compat/fetch_request_listener.ts';
+import type { ConnectionInfo } from '../../platform.ts';
 import { bun, type BunServer, type BunServerWebSocket, type BunSocket, type BunSocketHandler } from './bun_api.ts';
 import type { KeyPair, TunnelListener, TunnelListenerOptions } from '../../platform.ts';
 
@@ -177,34 +179,61 @@ const BRIDGE: BunSocketHandler<BunServerLink> = {
 };
 
 /**
- * One `Bun.serve` terminating the inner TLS with one key pair, for tunnels over loopback.
- *
- * Bun tells nothing of when a response has gone out, so a response's body reports when it has been read
- * to its end. And Bun drops an HTTP/1.1 request whose answer is still being made when a second request
- * arrives behind it on the same connection (pipelining): it aborts the first request's signal and answers
- * neither. The connection cannot recover then, so the tunnel is closed rather than left hanging.
+ * One TLS+HTTP server terminating the inner TLS with one key pair, for tunnels over loopback: Node's
+ * `http2.createSecureServer` with HTTP/1.1 allowed, which Bun implements natively, rather than `Bun.serve`.
+ * Bun.serve (1.4) sends the end of a response's head (its framing fields and the blank line) only with the
+ * first body byte, so a client opening an MCP stream sees no 200 until the first event, which can be minutes;
+ * and when a second HTTP/1.1 request arrives behind one whose answer is still being made (pipelining), it
+ * aborts the first and answers neither. Bun's node:http2 server does neither (test/contract/
+ * tunnel_listener_inner_http.ts holds every listener to both); its cost is in BENCHMARKS.md.
  */
 function startInnerServer(pair: KeyPair, inner: InnerServer, options: TunnelListenerOptions): NativeInnerServer {
-  const server = bun().serve({
-    hostname: LOOPBACK,
-    port: 0,
-    tls: { cert: pair.certPem, key: pair.keyPem },
-    http2: true,
-    // Idle connections are the bridge's to close (InnerHttpLimits); Bun's default would cut a silent stream.
-    idleTimeout: 0,
-    async fetch(request, bunServer) {
-      const peer = bunServer.requestIP(request);
-      const tunnel = inner.tunnelAt(peer);
-      if (tunnel !== undefined && tunnel.info?.alpn !== 'h2') {
-        request.signal.addEventListener('abort', () => tunnel.close(), { once: true });
-      }
-      const response = await serveTunnelRequest(options.handler, request, tunnel, options.limits);
-      // A request refused before it reached a tunnel (403) was never counted as started.
-      return tunnel?.info === undefined ? response : reportingWhenSent(response, () => tunnel.requestEnded());
+  // The tunnel each request came through, for the app; set just before the request is handed on.
+  const connections = new WeakMap<NodeIncoming, ConnectionInfo>();
+  const answer = fetchRequestListener(
+    (request, incoming) => answerTunnelRequest(options.handler, request, connections.get(incoming)!, options.limits),
+    // Bun's own Request and Response stay the globals: Bun's servers and streams are built on them.
+    { overrideGlobalObjects: false },
+  );
+  const listener = (incoming: NodeIncoming, outgoing: NodeOutgoing): void => {
+    const socket = incoming.socket as typeof incoming.socket | null;
+    const tunnel = inner.tunnelAt({ address: socket?.remoteAddress ?? '', port: socket?.remotePort ?? 0 });
+    const info = tunnel?.info;
+    if (socket === null || tunnel === undefined || info === undefined) {
+      respond(outgoing, 403, 'not a tunnel connection\n');
+      return;
+    }
+    // Counted before @hono/node-server sees the request: it answers a Host it cannot build a URL from itself, and
+    // that answer must pass the bridge like any other.
+    tunnel.requestStarted();
+    outgoing.once('close', () => tunnel.requestEnded());
+    const host = incoming.headers.host;
+    if (host !== undefined && !isWellFormedHost(host)) {
+      respond(outgoing, 400, 'malformed Host header\n', info.alpn === 'h2' ? {} : { connection: 'close' });
+      return;
+    }
+    connections.set(incoming, info);
+    answer(incoming, outgoing);
+  };
+  const server = http2.createSecureServer(
+    { cert: pair.certPem, key: pair.keyPem, minVersion: 'TLSv1.2', allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'] },
+    listener,
+  );
+  // Idle connections are the bridge's to close (InnerHttpLimits); a server timeout would cut a silent stream.
+  server.setTimeout(0);
+  server.listen(0, LOOPBACK);
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: () => {
+      server.close();
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     },
-    error: () => plain(500, 'internal error\n'),
-  });
-  return { port: server.port, stop: () => void server.stop(true) };
+  };
+}
+
+function respond(outgoing: NodeOutgoing, status: number, text: string, headers: Record<string, string> = {}): void {
+  outgoing.writeHead(status, { 'content-type': TEXT_PLAIN, ...headers });
+  outgoing.end(text);
 }
 
 interface OuterHandlers {

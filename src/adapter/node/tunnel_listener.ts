@@ -12,12 +12,11 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { Duplex, type Readable } from 'node:stream';
+import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { getRequestListener } from '@hono/node-server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ConnectionRegistry } from '../../tunnel/connection_registry.ts';
-import { webStreamFromReadable } from '../node_compat/readable_stream.ts';
+import { fetchRequestListener, type NodeRequestListener } from '../node_compat/fetch_request_listener.ts';
 import {
   UPGRADE_REQUIRED_BODY,
   TEXT_FRAME_CLOSE_CODE,
@@ -47,23 +46,13 @@ export async function listenTunnelNode(options: TunnelListenerOptions): Promise<
   let secureContext = createContext(options.keyPair);
   const connections = new ConnectionRegistry<TunnelConnection>();
 
-  const handle = getRequestListener(
-    (request, env) => {
+  const handle = fetchRequestListener(
+    (request, incoming) => {
       // For h2 the socket is a proxy of the session's TLS socket; property reads go through to it.
-      const socket = (env.incoming.socket ?? {}) as InfoCarrier;
-      const info = socket[CONNECTION_INFO];
+      const info = (incoming.socket as InfoCarrier | null)?.[CONNECTION_INFO];
       if (!info) return new Response('connection information missing\n', { status: 500 });
-      // The body the app forwards, as one stream over the Node request (see requestBodyStream). Made on first
-      // use only: a stream made eagerly would pause the request once its queue filled, starving a handler that
-      // reads the body with `arrayBuffer()` or `text()` (@hono/node-server reads the Node request directly).
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        let body: ReadableStream<Uint8Array> | undefined;
-        Object.defineProperty(request, 'body', { get: () => (body ??= requestBodyStream(env.incoming)) });
-      }
       return options.handler(request, info);
     },
-    // @hono/node-server's own Request and Response (installed as the globals) are what its fast paths
-    // recognise: a body it can write at once instead of reading a stream (BENCHMARKS.md).
     { overrideGlobalObjects: true },
   );
 
@@ -191,13 +180,11 @@ function checkingInterval(limits: InnerHttpLimits): number {
   return Math.max(100, Math.min(1_000, Math.floor(limits.requestHeadTimeoutMs / 4)));
 }
 
-type NodeHandler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => unknown;
-
 /**
  * The h2 server. A session on which no stream is open and no bytes arrive for `keepAliveTimeoutMs` is sent a
  * GOAWAY; an open stream, however silent, keeps it.
  */
-function createH2Server(limits: InnerHttpLimits, handle: NodeHandler): http2.Http2SecureServer {
+function createH2Server(limits: InnerHttpLimits, handle: NodeRequestListener): http2.Http2SecureServer {
   const server = http2.createSecureServer(
     {
       settings: { maxConcurrentStreams: 1000, maxHeaderListSize: limits.maxRequestLineBytes + limits.maxHeaderBytes },
@@ -244,7 +231,7 @@ function createH2Server(limits: InnerHttpLimits, handle: NodeHandler): http2.Htt
  * the whole head) and the ones it leaves to its user (the request line and the header block each on their
  * own, a Transfer-Encoding other than chunked), checked once the head is in.
  */
-function createH1Server(limits: InnerHttpLimits, handle: NodeHandler): http.Server {
+function createH1Server(limits: InnerHttpLimits, handle: NodeRequestListener): http.Server {
   const server = http.createServer(
     {
       // llhttp counts the request line and the fields together: this is the sum of the two limits, and each
@@ -513,18 +500,4 @@ class TunnelConnection extends Duplex {
     this.#closed = true;
     this.onClosed();
   }
-}
-
-/**
- * A request body as one web stream read straight from the Node request. Asked for `body`,
- * @hono/node-server's request builds a whole undici Request with two streams around `Readable.toWeb`; this
- * took ~150 µs off a proxied POST on Node 20 (BENCHMARKS.md). The request's other members stay
- * @hono/node-server's.
- */
-function requestBodyStream(incoming: Readable): ReadableStream<Uint8Array> {
-  return webStreamFromReadable(incoming, {
-    cutShort: () => new Error('the client closed the request before its body ended'),
-    // The rest is read and dropped, so the connection stays usable for the next request.
-    cancelled: () => void incoming.resume(),
-  });
 }
