@@ -1,11 +1,13 @@
 /**
  * deploy/compose/: both Compose files are accepted by Debian's docker-compose (`config` validates the
  * file and prints it resolved), and the resolved stacks carry the documented shape and hardening
- * (spec §9.1). The example config is accepted by the proxy's own loader.
+ * (spec §9.1). The example config is accepted by the proxy's own loader. As root, the tests act as each
+ * service's user on a data/ written by setup's own output code: the proxy reads the key pair and
+ * nothing secret, setup reads and writes everything.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -14,6 +16,10 @@ import { parseDuration } from '../../src/config/duration.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { envSource } from '../../src/config/sources/env.ts';
 import { fileSource } from '../../src/config/sources/file.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { DirOutput } from '../../src/setup/output/dir_output.ts';
+import { nodeFileSystem } from '../../src/setup/output/node_file_system.ts';
+import type { StoredState } from '../../src/setup/output/stored_state.ts';
 import { ROOT } from '../support/runtimes.ts';
 import { ensureTool } from './support/tools.ts';
 
@@ -51,6 +57,57 @@ function resolvedServices(file: string): Record<string, Service> {
   return (parse(result.stdout) as { services: Record<string, Service> }).services;
 }
 
+/** A resolved service's `user: "UID:GID"`. */
+function userOf(service: Service): { uid: number; gid: number } {
+  const match = /^(\d+):(\d+)$/.exec(String(service.user));
+  assert.ok(match, `user ${String(service.user)} is a numeric UID:GID`);
+  return { uid: Number(match[1]), gid: Number(match[2]) };
+}
+
+/**
+ * Where `containerPath` leads on the host through the service's bind mounts (the longest mount target
+ * that holds it), with `data/` standing in for the stack's data directory; undefined when no mount holds it.
+ */
+function hostPathOf(service: Service, containerPath: string, data: string): { path: string; readOnly: boolean } | undefined {
+  const mounts = ((service.volumes ?? []) as string[]).map((volume) => {
+    const [source = '', target = '', mode = 'rw'] = volume.split(':');
+    return { source: source.replace(`${COMPOSE_DIR}/data`, data), target, readOnly: mode.split(',').includes('ro') };
+  });
+  const mount = mounts
+    .filter(({ target }) => containerPath === target || containerPath.startsWith(`${target}/`))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+  return mount && { path: mount.source + containerPath.slice(mount.target.length), readOnly: mount.readOnly };
+}
+
+/** Opens each path for reading as `user` (a plain `node -e`, so the project need not be readable by it). */
+function readAs(user: { uid: number; gid: number }, paths: readonly string[]): Record<string, string> {
+  const probe =
+    "const fs = require('node:fs'); const seen = {};" +
+    "for (const path of process.argv.slice(1)) { try { fs.readFileSync(path); seen[path] = 'read'; } catch (error) { seen[path] = error.code; } }" +
+    'process.stdout.write(JSON.stringify(seen));';
+  const result = spawnSync(process.execPath, ['-e', probe, ...paths], { ...user, encoding: 'utf8', env: {} });
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout) as Record<string, string>;
+}
+
+/** Creates and removes a file in `directory` as `user`: what setup needs to store a new snapshot. */
+function canWriteAs(user: { uid: number; gid: number }, directory: string): boolean {
+  const probe = "const fs = require('node:fs'); const file = process.argv[1] + '/.write-probe'; fs.writeFileSync(file, ''); fs.rmSync(file);";
+  return spawnSync(process.execPath, ['-e', probe, directory], { ...user, env: {} }).status === 0;
+}
+
+/** Every item setup stores, as it stores them (contents are placeholders: only the files' modes matter). */
+const SETUP_STATE: StoredState = {
+  'tunnel-id': 'tnl_01',
+  'tunnel-domain': 'abcd1234.tunnel.anthropic.com',
+  'tunnel-token': 'token',
+  'tls.crt': 'certificate',
+  'tls.key': 'key',
+  'ca.crt': 'ca certificate',
+  'ca.key': 'ca key',
+  'token-version': '1',
+};
+
 describe('Compose files (deploy/compose/)', () => {
   let shutdownTimeoutMs: number;
 
@@ -85,10 +142,10 @@ describe('Compose files (deploy/compose/)', () => {
         assert.deepEqual(Object.keys(services).sort(), expected);
       });
 
-      it('hardens every service of ours: 65532:65532, read-only root, no-new-privileges, no capabilities', () => {
+      it('hardens every service of ours: non-root (mcp-proxy 65533:65532, the rest 65532:65532), read-only root, no-new-privileges, no capabilities', () => {
         for (const name of HARDENED.filter((service) => service in services)) {
           const service = services[name]!;
-          assert.equal(service.user, '65532:65532', name);
+          assert.equal(service.user, name === 'mcp-proxy' ? '65533:65532' : '65532:65532', name);
           assert.equal(service.read_only, true, name);
           assert.deepEqual(service.security_opt, ['no-new-privileges:true'], name);
           assert.deepEqual(service.cap_drop, ['ALL'], name);
@@ -138,6 +195,73 @@ describe('Compose files (deploy/compose/)', () => {
       });
     });
   }
+
+  describe('least privilege: the proxy reads the key pair and nothing secret', { skip: process.getuid?.() !== 0 && 'acting as the services\' users needs root' }, () => {
+    const CONTAINER_ITEMS = ['tls.crt', 'tls.key', 'ca.key', 'tunnel-token'].map((name) => `/data/${name}`);
+
+    /** A fresh `data/` in a parent any user may pass through, as a Compose project directory is. */
+    function dataDirectory(): string {
+      const parent = mkdtempSync(join(tmpdir(), 'mcp-proxy-compose-data-'));
+      chmodSync(parent, 0o755);
+      const data = join(parent, 'data');
+      mkdirSync(data, { mode: 0o755 });
+      return data;
+    }
+
+    /** A data/ made as docker-compose.yaml says (mkdir, chown 65532:65532), then written by setup's output. */
+    async function provisionedData(): Promise<string> {
+      const data = dataDirectory();
+      chownSync(data, 65532, 65532);
+      // Written as root into a directory owned by 65532: the output gives every file the directory's owner,
+      // so the result is what setup running as 65532:65532 leaves.
+      const logger = createLogger('error', () => {});
+      await new DirOutput(data, { files: nodeFileSystem, now: () => new Date(), logger }).write(SETUP_STATE, undefined);
+      return data;
+    }
+
+    /** What `service` can read at each of CONTAINER_ITEMS, through its mounts and as its user. */
+    function readable(service: Service, data: string): Record<string, string> {
+      const seen: Record<string, string> = {};
+      const mapped = CONTAINER_ITEMS.map((item) => [item, hostPathOf(service, item, data)] as const);
+      const results = readAs(userOf(service), mapped.flatMap(([, host]) => (host ? [host.path] : [])));
+      for (const [item, host] of mapped) seen[item] = host ? results[host.path]! : 'not mounted';
+      return seen;
+    }
+
+    it('docker-compose.yaml: mcp-proxy reads tls.crt and tls.key read-only, but not ca.key or tunnel-token', async () => {
+      const data = await provisionedData();
+      const proxy = resolvedServices('docker-compose.yaml')['mcp-proxy']!;
+      assert.deepEqual(readable(proxy, data), {
+        '/data/tls.crt': 'read',
+        '/data/tls.key': 'read',
+        '/data/ca.key': 'EACCES',
+        '/data/tunnel-token': 'EACCES',
+      });
+      for (const item of ['/data/tls.crt', '/data/tls.key']) assert.equal(hostPathOf(proxy, item, data)?.readOnly, true, item);
+    });
+
+    it('docker-compose.yaml: setup reads every item and can write the next snapshot', async () => {
+      const data = await provisionedData();
+      const setup = resolvedServices('docker-compose.yaml').setup!;
+      assert.deepEqual(readable(setup, data), Object.fromEntries(CONTAINER_ITEMS.map((item) => [item, 'read'])));
+      const dataMount = hostPathOf(setup, '/data', data)!;
+      assert.equal(dataMount.readOnly, false);
+      assert.equal(canWriteAs(userOf(setup), dataMount.path), true);
+    });
+
+    it('docker-compose.manual.yaml: mcp-proxy reads a key pair placed as its header says (65532:65532, tls.key 0640)', () => {
+      const data = dataDirectory();
+      for (const [name, mode] of [['tls.crt', 0o644], ['tls.key', 0o640]] as const) {
+        writeFileSync(join(data, name), name);
+        chownSync(join(data, name), 65532, 65532);
+        chmodSync(join(data, name), mode);
+      }
+      const proxy = resolvedServices('docker-compose.manual.yaml')['mcp-proxy']!;
+      const seen = readable(proxy, data);
+      assert.equal(seen['/data/tls.crt'], 'read');
+      assert.equal(seen['/data/tls.key'], 'read');
+    });
+  });
 
   it('runs setup under the setup profile as /setup init with the documented flags and variables', () => {
     const setup = resolvedServices('docker-compose.yaml').setup!;
