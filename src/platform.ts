@@ -138,6 +138,24 @@ export interface FileWatch {
   close(): void;
 }
 
+/**
+ * This process's resource use, for the standard `process_*` metrics. A field the host cannot tell (no
+ * /proc, or a sandbox that hides it) is undefined, so the metric is left out rather than reported as 0.
+ */
+export interface ProcessStats {
+  readonly cpuUserSeconds: number;
+  readonly cpuSystemSeconds: number;
+  /** Unix time, in seconds, at which the process started. */
+  readonly startTimeSeconds: number;
+  readonly residentMemoryBytes: number | undefined;
+  readonly virtualMemoryBytes: number | undefined;
+  /** The data segment (Linux VmData), as the Node client library reports it. */
+  readonly heapBytes: number | undefined;
+  readonly openFds: number | undefined;
+  /** The soft limit on open file descriptors; Infinity when unlimited. */
+  readonly maxFds: number | undefined;
+}
+
 export interface Platform {
   readonly runtime: RuntimeName;
   readonly runtimeVersion: string;
@@ -154,5 +172,7 @@ export interface Platform {
   listenHttp(listen: ListenAddress, handler: (request: Request) => Response | Promise<Response>): Promise<HttpListener>;
   /** Registers a handler for SIGTERM and SIGINT (and SIGHUP when `hup` is given). */
   onSignals(handlers: { terminate: (signal: string) => void; hup?: () => void }): void;
+  /** Read at every scrape of /metrics: cheap, synchronous, and never throws. */
+  processStats(): ProcessStats;
   exit(code: number): never;
 }

@@ -6,7 +6,8 @@
 
 type Labels = Readonly<Record<string, string>>;
 
-interface Metric {
+/** Anything the registry renders: one or more metric families, HELP and TYPE lines included. */
+export interface Metric {
   render(lines: string[]): void;
 }
 
@@ -102,6 +103,41 @@ export class Histogram extends LabelledMetric<{ counts: number[]; sum: number; c
       lines.push(`${this.name}_bucket${formatLabels({ ...labels, le: '+Inf' })} ${sample.count}`);
       lines.push(`${this.name}_sum${formatLabels(labels)} ${formatNumber(sample.sum)}`);
       lines.push(`${this.name}_count${formatLabels(labels)} ${sample.count}`);
+    }
+  }
+}
+
+/** One unlabelled family of `SampledFamilies`: its value in a sample, or undefined to leave it out. */
+export interface SampledFamily<Sample> {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly value: (sample: Sample) => number | undefined;
+}
+
+/**
+ * Unlabelled families whose values come from one sample taken at scrape time, so that related values
+ * (user, system and total CPU) are read together and each source is read once per scrape. A family whose
+ * value is undefined is left out entirely, HELP and TYPE too: Prometheus treats a missing series as
+ * unknown, where a zero would be a false reading. A sample that cannot be taken leaves them all out.
+ */
+export class SampledFamilies<Sample> implements Metric {
+  constructor(
+    private readonly sample: () => Sample,
+    private readonly families: readonly SampledFamily<Sample>[],
+  ) {}
+
+  render(lines: string[]): void {
+    let sample: Sample;
+    try {
+      sample = this.sample();
+    } catch {
+      return;
+    }
+    for (const family of this.families) {
+      const value = family.value(sample);
+      if (value === undefined) continue;
+      lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`, `${family.name} ${formatNumber(value)}`);
     }
   }
 }

@@ -2,7 +2,9 @@
  * The proxy's metrics: what an operator needs to see traffic, failures and certificate expiry at a glance.
  * Recorded by the app (requests), the tunnel events (connections, handshakes) and the server (reloads).
  */
+import type { ProcessStats } from '../platform.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.ts';
+import { processMetrics } from './process_metrics.ts';
 
 /** Why a request did not reach an upstream, or failed there. */
 export type UpstreamFailureKind = 'no_route' | 'ip_validation' | 'dns' | 'connect' | 'tls' | 'timeout' | 'protocol';
@@ -22,7 +24,8 @@ export class ProxyMetrics {
   readonly certificateNotAfter: Gauge;
   #openConnections = 0;
 
-  constructor(build: { version: string; runtime: string; runtimeVersion: string }, openStreams: () => number) {
+  /** With `processStats`, the standard process_* metrics are exported too, read at each scrape. */
+  constructor(build: { version: string; runtime: string; runtimeVersion: string }, openStreams: () => number, processStats?: () => ProcessStats) {
     const r = this.registry;
     r.register(new Gauge('mcp_proxy_build_info', 'Build information; the value is always 1.', ['version', 'runtime', 'runtime_version'])).set(1, {
       version: build.version,
@@ -43,6 +46,7 @@ export class ProxyMetrics {
     r.register(new Gauge('mcp_proxy_open_streams', 'Requests in flight; an open stream counts until it ends.', [], openStreams));
     this.configReloads = r.register(new Counter('mcp_proxy_config_reloads_total', 'Configuration reloads, by outcome (success, failure).', ['outcome']));
     this.certificateNotAfter = r.register(new Gauge('mcp_proxy_certificate_not_after_timestamp_seconds', 'Expiry of the served certificate, as a Unix timestamp.'));
+    if (processStats) r.register(processMetrics(processStats));
   }
 
   connectionOpened(): void {

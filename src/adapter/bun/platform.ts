@@ -9,6 +9,7 @@ import { listenHttpBun } from './http_listener.ts';
 import { listenTunnelBun } from './tunnel_listener.ts';
 import { upstreamFetchBun } from './upstream_fetch.ts';
 import { exit, onSignals, readTextFile, resolveHost, watchFiles } from '../node_compat/host.ts';
+import { processStats } from '../node_compat/process_stats.ts';
 import type { Platform } from '../../platform.ts';
 
 export function createBunPlatform(): Platform {
@@ -24,6 +25,7 @@ export function createBunPlatform(): Platform {
     listenHttp: listenHttpBun,
     rootCertificates: () => rootCertificates,
     onSignals,
+    processStats,
     exit,
   };
 }

@@ -10,6 +10,7 @@ import { listenHttpDeno } from './http_listener.ts';
 import { listenTunnelDeno } from './tunnel_listener.ts';
 import { upstreamFetchNodeHttp } from '../node_compat/upstream_fetch.ts';
 import { exit, onSignals, readTextFile, resolveHost, watchFiles } from '../node_compat/host.ts';
+import { processStats } from '../node_compat/process_stats.ts';
 import type { Platform } from '../../platform.ts';
 
 export function createDenoPlatform(): Platform {
@@ -25,6 +26,7 @@ export function createDenoPlatform(): Platform {
     listenHttp: listenHttpDeno,
     rootCertificates: () => rootCertificates,
     onSignals,
+    processStats,
     exit,
   };
 }

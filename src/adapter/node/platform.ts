@@ -1,6 +1,7 @@
 /** The Node.js adapter. */
 import { rootCertificates } from 'node:tls';
 import { exit, onSignals, readTextFile, resolveHost, watchFiles } from '../node_compat/host.ts';
+import { processStats } from '../node_compat/process_stats.ts';
 import { listenHttpNode } from './http_listener.ts';
 import { listenTunnelNode } from './tunnel_listener.ts';
 import { upstreamFetchNodeHttp } from '../node_compat/upstream_fetch.ts';
@@ -19,6 +20,7 @@ export function createNodePlatform(): Platform {
     listenHttp: listenHttpNode,
     rootCertificates: () => rootCertificates,
     onSignals,
+    processStats,
     exit,
   };
 }
