@@ -1,9 +1,12 @@
 /**
- * The Helm chart (deploy/helm/mcp-tunnel/), as far as it can be checked without Helm or a cluster:
- * every non-template file parses; values.schema.json is a valid draft-07 schema that accepts values.yaml
- * and every example under ci/ (merged over values.yaml as Helm merges them) and refuses bad values; every
- * `.Values` path a template reads exists in values.yaml and every value is read; template blocks balance
- * and every include has its define; the config the chart renders is one the proxy accepts.
+ * The Helm chart (deploy/helm/mcp-tunnel/). Without a cluster: every non-template file parses;
+ * values.schema.json is a valid draft-07 schema that accepts values.yaml and every example under ci/
+ * (merged over values.yaml as Helm merges them) and refuses bad values; every `.Values` path a template
+ * reads exists in values.yaml and every value is read; template blocks balance and every include has its
+ * define; the config the chart renders is one the proxy accepts. With a real helm v4 (support/helm.ts):
+ * `helm lint --strict` and `helm template` for the defaults and every example, every rendered object
+ * checked against the Kubernetes schemas and for fields the API does not know
+ * (support/kubernetes_schemas.ts), and the Prometheus Operator monitors, off unless asked for.
  *
  * Schema validation uses Ajv 8 (draft-07, the draft Helm 3 validates values.schema.json with), already in
  * node_modules as a dependency of @modelcontextprotocol/sdk.
@@ -13,12 +16,14 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { flagSource } from '../../src/config/sources/flags.ts';
 import type { ConfigSource } from '../../src/config/source.ts';
 import { ROOT } from '../support/runtimes.ts';
+import { helm } from './support/helm.ts';
+import { schemaErrors, unknownFields, type KubernetesObject } from './support/kubernetes_schemas.ts';
 
 const CHART = join(ROOT, 'deploy/helm/mcp-tunnel');
 const TEMPLATES = join(CHART, 'templates');
@@ -61,6 +66,11 @@ function has(values: unknown, path: readonly string[]): boolean {
     node = node[key];
   }
   return true;
+}
+
+/** The entries of `map` under `keys`. */
+function pick(map: Values, keys: readonly string[]): Values {
+  return Object.fromEntries(keys.filter((key) => Object.hasOwn(map, key)).map((key) => [key, map[key]]));
 }
 
 function leafPaths(values: Values, prefix: string[] = []): string[][] {
@@ -149,6 +159,8 @@ describe('Helm chart (deploy/helm/mcp-tunnel/)', () => {
     ['setup.enabled as a string', { setup: { enabled: 'false' } }, '/setup/enabled'],
     ['an API URL over plain HTTP', { api: { url: 'http://api.anthropic.com' } }, '/api/url'],
     ['an empty cloudflared image repository', { cloudflared: { image: { repository: '' } } }, '/cloudflared/image/repository'],
+    ['a monitor interval that is not a Prometheus duration', { metrics: { podMonitor: { interval: '30 seconds' } } }, '/metrics/podMonitor/interval'],
+    ['an unknown monitor key', { metrics: { serviceMonitor: { port: 'admin' } } }, '/metrics/serviceMonitor'],
   ];
   for (const [what, overrides, path] of refused) {
     it(`values.schema.json refuses ${what} (at ${path || '/'})`, () => {
@@ -265,6 +277,148 @@ describe('Helm chart (deploy/helm/mcp-tunnel/)', () => {
         assert.ok(config.routes.length > 0);
       });
     }
+  });
+
+  describe('rendered by helm v4', () => {
+    const IMAGE_MESSAGE = /image\.repository is not set: build the image from deploy\/docker\/ \(README: Container images\)/;
+    const render = (...args: string[]) => helm(['template', 'mcp-tunnel', CHART, '--namespace', 'mcp-tunnel', ...args]);
+    const exampleArgs = (name: string) => ['--values', join(CHART, 'ci', name)];
+    const rendered = new Map<string, KubernetesObject[]>();
+
+    /** The objects `helm template` renders for ci/`name` (hooks included), rendered once. */
+    function objects(name: string): KubernetesObject[] {
+      let found = rendered.get(name);
+      if (!found) {
+        const result = render(...exampleArgs(name));
+        assert.equal(result.status, 0, result.stderr);
+        found = parseAllDocuments(result.stdout)
+          .map((document) => document.toJS() as KubernetesObject | null)
+          .filter((object): object is KubernetesObject => object !== null);
+        rendered.set(name, found);
+      }
+      return found;
+    }
+
+    const named = (list: readonly KubernetesObject[], kind: string): KubernetesObject[] => list.filter((object) => object.kind === kind);
+
+    /** The fields of the rendered objects the monitor tests follow from one object to the next. */
+    interface PodTemplate {
+      metadata: { labels: Values };
+      spec: { containers: Array<{ name: string; ports?: Array<{ name: string; containerPort: number }> }> };
+    }
+    interface Monitor {
+      metadata: { labels: Values };
+      spec: { selector: { matchLabels: Values }; namespaceSelector: Values; endpoints?: Values[]; podMetricsEndpoints?: Values[] };
+    }
+    const podTemplate = (list: readonly KubernetesObject[]): PodTemplate =>
+      (named(list, 'Deployment')[0] as unknown as { spec: { template: PodTemplate } }).spec.template;
+    const monitors = (list: readonly KubernetesObject[], kind: 'ServiceMonitor' | 'PodMonitor'): Monitor[] => named(list, kind) as unknown as Monitor[];
+
+    it('helm template refuses the defaults with the image message: image.repository is required', () => {
+      const result = render();
+      assert.equal(result.status, 1, result.stdout);
+      assert.match(result.stderr, IMAGE_MESSAGE);
+    });
+
+    it('helm lint --strict reports the image message for the defaults (helm 4 lints a template\'s fail as a message, not a failure)', () => {
+      const result = helm(['lint', '--strict', CHART]);
+      assert.match(`${result.stdout}${result.stderr}`, IMAGE_MESSAGE);
+    });
+
+    for (const name of examples) {
+      it(`helm lint --strict passes ci/${name} without a warning`, () => {
+        const result = helm(['lint', '--strict', CHART, ...exampleArgs(name)]);
+        assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+        assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+        assert.doesNotMatch(result.stdout, /\[(WARNING|ERROR)\]/);
+      });
+
+      it(`helm template renders ci/${name} into objects that match the Kubernetes schemas`, async () => {
+        const list = objects(name);
+        assert.ok(named(list, 'Deployment').length === 1 && named(list, 'ConfigMap').length === 1, list.map((object) => object.kind).join(', '));
+        for (const object of list) {
+          assert.deepEqual(await schemaErrors(object), [], `${object.kind} ${object.metadata?.name}`);
+        }
+      });
+    }
+
+    it('renders no field the Kubernetes API does not know, and no null where a list or value belongs, in any example', () => {
+      const all = examples.flatMap((name) => objects(name).map((object) => ({ label: `ci/${name}: ${object.kind} ${object.metadata?.name}`, object })));
+      assert.deepEqual(Object.fromEntries(unknownFields(all)), {});
+    });
+
+    it('checks what it claims: a wrong type and an unknown field are both found', async () => {
+      const deployment = structuredClone(named(objects(examples[0]!), 'Deployment')[0]!) as KubernetesObject & {
+        spec: { replicas: unknown; template: { spec: { containers: Array<Record<string, unknown>> } } };
+      };
+      deployment.spec.replicas = 'two';
+      deployment.spec.template.spec.containers[0]!.readinesProbe = { httpGet: { path: '/readyz', port: 'admin' } };
+      assert.deepEqual(await schemaErrors(deployment), ['data/spec/replicas must be integer']);
+      const found = unknownFields([{ label: 'broken', object: deployment }]).get('broken') ?? [];
+      assert.ok(found.some((message) => message.includes("'\"readinesProbe\"' does not exist in type 'IContainer'")), found.join('\n'));
+    });
+
+    describe('Prometheus Operator monitors', () => {
+      const MONITORED = 'monitoring-values.yaml';
+
+      it('are off by default: no ServiceMonitor, PodMonitor or metrics Service unless an example asks', () => {
+        assert.deepEqual(at(values, ['metrics']), {
+          serviceMonitor: { enabled: false, labels: {}, interval: '30s', scrapeTimeout: '10s' },
+          podMonitor: { enabled: false, labels: {}, interval: '30s', scrapeTimeout: '10s' },
+        });
+        for (const name of examples.filter((example) => example !== MONITORED)) {
+          const list = objects(name);
+          assert.deepEqual([...named(list, 'ServiceMonitor'), ...named(list, 'PodMonitor'), ...named(list, 'Service')], [], name);
+        }
+      });
+
+      it('render, when enabled, a ServiceMonitor that reaches every proxy pod\'s admin port through the metrics Service', () => {
+        const list = objects(MONITORED);
+        const pod = podTemplate(list);
+        const adminPort = pod.spec.containers.find((container) => container.name === 'mcp-proxy')?.ports?.find((port) => port.name === 'admin');
+        assert.ok(adminPort, 'mcp-proxy has a port named admin');
+
+        const [service, ...otherServices] = named(list, 'Service') as unknown as Array<{ metadata: { name: string; labels: Values }; spec: { selector: Values; ports: Values[] } }>;
+        assert.equal(otherServices.length, 0);
+        assert.equal(service!.metadata.name, 'mcp-tunnel-metrics');
+        assert.deepEqual(service!.spec.selector, pick(pod.metadata.labels, Object.keys(service!.spec.selector)), 'the Service selects the proxy pods');
+        assert.deepEqual(service!.spec.ports, [{ name: 'admin', port: adminPort.containerPort, targetPort: 'admin', protocol: 'TCP' }]);
+
+        const [monitor] = monitors(list, 'ServiceMonitor');
+        assert.equal(monitor!.metadata.labels.release, 'prometheus', 'the labels Prometheus selects monitors by');
+        const selector = monitor!.spec.selector.matchLabels;
+        assert.deepEqual(selector, pick(service!.metadata.labels, Object.keys(selector)), 'the ServiceMonitor selects the metrics Service');
+        assert.deepEqual(monitor!.spec.namespaceSelector, { matchNames: ['mcp-tunnel'] });
+        assert.deepEqual(monitor!.spec.endpoints, [{ port: 'admin', path: '/metrics', scheme: 'http', interval: '30s', scrapeTimeout: '10s' }]);
+      });
+
+      it('render, when enabled, a PodMonitor that scrapes the proxy pods\' admin port, and only theirs', () => {
+        const list = objects(MONITORED);
+        const pod = podTemplate(list);
+        const [monitor] = monitors(list, 'PodMonitor');
+        assert.equal(monitor!.metadata.labels.release, 'prometheus');
+        const selector = monitor!.spec.selector.matchLabels;
+        assert.deepEqual(selector, pick(pod.metadata.labels, Object.keys(selector)), 'the PodMonitor selects the proxy pods');
+        assert.equal(selector['app.kubernetes.io/component'], 'proxy', 'not the setup or cert-renew pods, which share the release labels');
+        assert.deepEqual(monitor!.spec.namespaceSelector, { matchNames: ['mcp-tunnel'] });
+        assert.deepEqual(monitor!.spec.podMetricsEndpoints, [{ port: 'admin', path: '/metrics', scheme: 'http', interval: '15s', scrapeTimeout: '5s' }]);
+      });
+
+      it('let the example\'s Prometheus through the NetworkPolicy to the admin port', () => {
+        const [policy] = named(objects(MONITORED), 'NetworkPolicy') as unknown as Array<{ spec: { ingress: Values[] } }>;
+        assert.deepEqual(policy!.spec.ingress, [
+          { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 9090, protocol: 'TCP' }] },
+        ]);
+      });
+
+      it('refuse to render without the admin listener that serves /metrics', () => {
+        for (const monitor of ['serviceMonitor', 'podMonitor']) {
+          const result = render('--set', 'image.repository=registry.example.com/mcp-tunnel-proxy', '--set', 'api.token=x', '--set', 'gateway.config.routes.hello=http://hello:9000', '--set', `metrics.${monitor}.enabled=true`, '--set', 'admin.enabled=false');
+          assert.equal(result.status, 1, monitor);
+          assert.match(result.stderr, /metrics\.serviceMonitor and metrics\.podMonitor scrape the admin listener's \/metrics: set admin\.enabled=true/);
+        }
+      });
+    });
   });
 
   it('runs every pod and container with the hardened security contexts of the Compose stack', () => {

@@ -112,6 +112,9 @@ loopback: cloudflared, in the same pod, is its only client.
 {{- if .Values.api.wif.tunnelId -}}
 {{- fail "api.wif.tunnelId is the chart 1.x key: move its value to tunnel.id and remove api.wif.tunnelId" -}}
 {{- end -}}
+{{- if and (or .Values.metrics.serviceMonitor.enabled .Values.metrics.podMonitor.enabled) (not .Values.admin.enabled) -}}
+{{- fail "metrics.serviceMonitor and metrics.podMonitor scrape the admin listener's /metrics: set admin.enabled=true, or turn them off" -}}
+{{- end -}}
 {{- if not .Values.gateway.config.routes -}}
 {{- fail "gateway.config.routes is empty: add at least one route, e.g. --set gateway.config.routes.hello=http://hello-mcp:9000" -}}
 {{- end -}}
