@@ -22,11 +22,13 @@ import { concatBytes, latin1 } from './bytes.ts';
  */
 export const IDLE_CONNECTION_TIMEOUT_MS = 4_000;
 /**
- * Idle kept-alive connections kept per upstream (address, port, server name, trust); more are closed. A few
- * absorb the next burst of requests; each one beyond that only holds a socket on both sides. Connections in
- * use are never counted: each open stream holds one, and a long MCP stream must never be cut for the pool.
+ * Idle kept-alive connections kept per upstream (address, port, server name, trust); more are closed. Enough for
+ * the requests one busy route has in flight at once to find a connection again on their next round: a cap below
+ * that closes and reopens connections under steady load (4 doubled the proxy's CPU per request at 16 concurrent
+ * requests, BENCHMARKS.md). What it bounds is the aftermath of a burst; the idle timeout clears the rest.
+ * Connections in use are never counted: each open stream holds one, and a long MCP stream is never cut for it.
  */
-export const MAX_IDLE_CONNECTIONS_PER_UPSTREAM = 4;
+export const MAX_IDLE_CONNECTIONS_PER_UPSTREAM = 64;
 /** A server's `Keep-Alive: timeout=N` is honoured with this much to spare, as Node's agent does. */
 const KEEP_ALIVE_MARGIN_MS = 1_000;
 
