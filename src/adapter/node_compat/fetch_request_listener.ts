@@ -14,11 +14,12 @@ export type NodeOutgoing = http.ServerResponse | http2.Http2ServerResponse;
 export type NodeRequestListener = (incoming: NodeIncoming, outgoing: NodeOutgoing) => unknown;
 
 /**
- * `serve` as a request listener. The request's body is one web stream read straight from the Node request,
- * made on first use only: asked for `body`, @hono/node-server's request builds a whole undici Request with
- * two streams around `Readable.toWeb` (~150 µs a proxied POST on Node 20, BENCHMARKS.md); and a stream made
- * eagerly would pause the request once its queue filled, starving a handler that reads the body with
- * `arrayBuffer()` or `text()`, which @hono/node-server serves from the Node request directly.
+ * `serve` as a request listener. The request's body is one web stream read straight from the Node request:
+ * asked for `body`, @hono/node-server's request builds a whole undici Request with two streams around
+ * `Readable.toWeb` (~150 µs a proxied POST on Node 20, BENCHMARKS.md). The stream takes nothing from the
+ * Node request until it is read: one that did would pause the request once its queue filled, starving a
+ * handler that reads the body with `arrayBuffer()` or `text()`, which @hono/node-server serves from the Node
+ * request directly. (A getter that made the stream on first use cost ~20 µs a request on Node 20.)
  *
  * `overrideGlobalObjects` installs @hono/node-server's lighter Request and Response as the globals, which its
  * fast paths recognise (a body it can write at once instead of reading a stream); only where the runtime's
@@ -32,8 +33,7 @@ export function fetchRequestListener(
     (request, env) => {
       const { incoming, outgoing } = env as { incoming: NodeIncoming; outgoing: NodeOutgoing };
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        let body: ReadableStream<Uint8Array> | undefined;
-        Object.defineProperty(request, 'body', { get: () => (body ??= requestBodyStream(incoming)) });
+        Object.defineProperty(request, 'body', { value: requestBodyStream(incoming) });
       }
       return serve(request, incoming, outgoing);
     },
@@ -42,9 +42,13 @@ export function fetchRequestListener(
 }
 
 function requestBodyStream(incoming: Readable): ReadableStream<Uint8Array> {
-  return webStreamFromReadable(incoming, {
-    cutShort: () => new Error('the client closed the request before its body ended'),
-    // The rest is read and dropped, so the connection stays usable for the next request.
-    cancelled: () => void incoming.resume(),
-  });
+  return webStreamFromReadable(
+    incoming,
+    {
+      cutShort: () => new Error('the client closed the request before its body ended'),
+      // The rest is read and dropped, so the connection stays usable for the next request.
+      cancelled: () => void incoming.resume(),
+    },
+    { lazy: true },
+  );
 }
