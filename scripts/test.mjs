@@ -1,5 +1,5 @@
 // Runs the whole test suite with Node's test runner: unit tests, and the end-to-end suites that start the
-// proxy on Node, Bun, Deno and as the compiled binary. The runner's summary is the last thing printed.
+// proxy on Node (also Node 24), Bun, Deno and as the compiled binary. The runner's summary is the last thing printed.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +25,14 @@ if (spawnSync('openssl', ['version']).status !== 0) {
   }
   run('apt-get', ['update']);
   run('apt-get', ['install', '-y', '--no-install-recommends', 'openssl']);
+}
+
+// Node 24 for the end-to-end suites is the `node` dev dependency, whose install script fetches the binary: when
+// that script was skipped (npm install --ignore-scripts), say so once instead of failing every node24 case.
+const runtimes = process.env.TEST_RUNTIMES?.split(',').map((name) => name.trim());
+if ((runtimes === undefined || runtimes.includes('node24')) && spawnSync('node_modules/node/bin/node', ['--version']).status !== 0) {
+  console.error('node_modules/node/bin/node (Node 24, a dev dependency) does not run: its install script did not run; `npm rebuild node` runs it');
+  process.exit(1);
 }
 
 // Types first: a type error fails the run before any test starts.

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { BINARY, ROOT, type RuntimeName } from '../../test/support/runtimes.ts';
+import { BINARY, NODE24, ROOT, type RuntimeName } from '../../test/support/runtimes.ts';
 import { join } from 'node:path';
 
 export interface Environment {
@@ -55,6 +55,8 @@ function runtimeVersion(runtime: RuntimeName): string {
   switch (runtime) {
     case 'node':
       return `${process.version} (OpenSSL ${process.versions.openssl})`;
+    case 'node24':
+      return run(NODE24, ['-p', '`${process.version} (OpenSSL ${process.versions.openssl})`']);
     case 'bun':
       return `bun ${run(join(ROOT, 'node_modules/.bin/bun'), ['--version'])}`;
     case 'deno':

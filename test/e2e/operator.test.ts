@@ -11,7 +11,7 @@ import { issueServerCertificate } from '../../src/certs/server_certificate.ts';
 import { createTunnelClient } from '../../src/client/tunnel_client.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
-import { selectedRuntimes } from '../support/runtimes.ts';
+import { reportedRuntime, selectedRuntimes } from '../support/runtimes.ts';
 import { freePort, RecordingUpstream } from '../support/upstream.ts';
 
 /** Parses the Prometheus text format into `name{labels}` → value. */
@@ -86,7 +86,7 @@ for (const runtime of selectedRuntimes()) {
       const notAfter = after.get('mcp_proxy_certificate_not_after_timestamp_seconds')!;
       assert.ok(Math.abs(notAfter - (Date.now() / 1000 + 3600)) < 120, `not_after ${notAfter}`);
       const build = [...after.keys()].find((key) => key.startsWith('mcp_proxy_build_info'));
-      assert.match(build ?? '', new RegExp(`runtime="${runtime === 'binary' ? 'bun' : runtime.replace('-bundle', '')}"`));
+      assert.match(build ?? '', new RegExp(`runtime="${reportedRuntime(runtime)}"`));
     });
 
     it('shows open tunnel connections and streams while a stream is open', async () => {
