@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { createCertificateAuthority } from '../../src/certs/certificate_authority.ts';
 import { ProxyProcess } from '../support/proxy.ts';
-import { ROOT } from '../support/runtimes.ts';
+import { NODE24, ROOT } from '../support/runtimes.ts';
 import { startEverythingServer } from '../support/upstream.ts';
 import { echoThroughTunnel } from './support/mcp.ts';
 import {
@@ -36,6 +36,8 @@ interface Variant {
   readonly name: 'binary' | 'node';
   readonly dockerfile: string;
   readonly base: RegExp;
+  /** The build stage's base: its Debian release (glibc) is the runtime stage's. */
+  readonly buildBase: string;
   readonly runtime: string;
   /** Adds what the base image provides for the entrypoint; returns the image's environment. */
   readonly provideBase: (root: string) => Record<string, string>;
@@ -46,6 +48,7 @@ const VARIANTS: readonly Variant[] = [
     name: 'binary',
     dockerfile: 'deploy/docker/Dockerfile',
     base: /^gcr\.io\/distroless\/base-nossl-debian12:nonroot$/,
+    buildBase: 'node:20-bookworm-slim',
     runtime: 'bun',
     provideBase: (root) => {
       addSharedLibraries(root, join(root, 'mcp-proxy'));
@@ -56,10 +59,12 @@ const VARIANTS: readonly Variant[] = [
   {
     name: 'node',
     dockerfile: 'deploy/docker/Dockerfile.node',
-    base: /^node:20-bookworm-slim$/,
+    base: /^node:24-bookworm-slim$/,
+    buildBase: 'node:24-bookworm-slim',
     runtime: 'node',
     provideBase: (root) => {
-      addExecutable(root, process.execPath, '/usr/local/bin/node');
+      // The base's Node: 24, from the `node` dev dependency, whichever Node runs the tests.
+      addExecutable(root, NODE24, '/usr/local/bin/node');
       addExecutable(root, '/usr/bin/env', '/usr/bin/env');
       return { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', NODE_ENV: 'production' };
     },
@@ -107,7 +112,7 @@ for (const variant of VARIANTS) {
       assert.deepEqual(instructions(final, 'USER'), ['65532:65532']);
       assert.deepEqual(instructions(final, 'ENTRYPOINT'), ['["/mcp-proxy"]']);
       assert.deepEqual(instructions(final, 'CMD'), [], 'no CMD: the proxy reads its default config path');
-      assert.equal(baseImage(dockerfile, dockerfile.stages[0]!), 'node:20-bookworm-slim', 'the build stage has the runtime stage\'s glibc');
+      assert.equal(baseImage(dockerfile, dockerfile.stages[0]!), variant.buildBase, 'the build stage has the runtime stage\'s glibc');
     });
 
     it('lays out /mcp-proxy and /setup -> mcp-proxy', () => {
