@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import type { ProxyConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyMetrics, UpstreamFailureKind } from '../observability/proxy_metrics.ts';
-import { RouteTable, normalizeHost } from '../routing/route_table.ts';
+import type { RouteTable } from '../routing/route_table.ts';
 import type {
   BodyProgress,
   ConnectionInfo,
@@ -21,6 +21,7 @@ import { UpstreamError, type UpstreamErrorKind } from '../upstream/errors.ts';
 import type { IpPolicy } from '../upstream/ip_policy.ts';
 import { resolveUpstreamAddress } from '../upstream/resolve.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { badHostBody, checkRequestHost, urlAuthority } from './request_host.ts';
 
 /** Everything a request is served with. Built whole from a configuration and swapped whole on reload. */
 export interface ProxyState {
@@ -62,17 +63,29 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     const connection = c.env.connection;
     const started = performance.now();
     const state = options.state();
-    const url = new URL(request.url);
-    const publicHost = url.host;
-    const hostname = normalizeHost(publicHost);
     const log = options.logger();
     const conn = connection.id;
 
-    const conflictingHost = request.headers.get('host');
-    if (hostname === undefined || (conflictingHost !== null && normalizeHost(conflictingHost) !== hostname)) {
-      log.warn('bad host', { conn, host: publicHost, host_header: conflictingHost ?? undefined });
-      return plain(400, 'bad request: missing or conflicting host\n');
+    // Before the URL is parsed: a runtime may have built it from a Host no URL parser reads the same way.
+    const checked = checkRequestHost({
+      hostHeader: request.headers.get('host'),
+      targetAuthority: urlAuthority(request.url),
+      protocol: connection.alpn,
+    });
+    if (!checked.ok) {
+      log.warn('bad host', { conn, problem: checked.problem, proto: connection.alpn });
+      return plain(400, badHostBody(checked.problem));
     }
+    const hostname = checked.hostname;
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      // Not expected once the authority is well-formed; a hostile request still gets a 400, never a 500.
+      log.warn('bad host', { conn, problem: 'the request URL does not parse', proto: connection.alpn });
+      return plain(400, badHostBody('the request URL does not parse'));
+    }
+    const publicHost = url.host;
 
     const route = state.routes.lookup(hostname);
     if (!route) {

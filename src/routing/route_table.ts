@@ -1,8 +1,9 @@
 /**
- * Hostname routing. The key is the inner request's host (`Host`, or `:authority` for h2), normalised:
- * port stripped, lower-cased, trailing dot removed. Lookup order, as documented: the full hostname as a
- * key first, then the hostname with `.<tunnel_domain>` stripped, which must leave exactly one label
- * (the server certificate's wildcard covers one label, so deeper names cannot be served anyway).
+ * Hostname routing. The key is the inner request's host (`Host`, or `:authority` for h2), checked and
+ * normalised by `parseAuthority` (authority.ts): port stripped, lower-cased, trailing dot removed.
+ * Lookup order, as documented: the full hostname as a key first, then the hostname with
+ * `.<tunnel_domain>` stripped, which must leave exactly one label (the server certificate's wildcard
+ * covers one label, so deeper names cannot be served anyway).
  */
 import type { Route } from '../config/types.ts';
 
@@ -15,7 +16,7 @@ export class RouteTable {
     this.#domainSuffix = tunnelDomain ? `.${tunnelDomain}` : undefined;
   }
 
-  /** The route for a normalised hostname (see `normalizeHost`), or `undefined`. */
+  /** The route for a normalised hostname (`Authority.host`), or `undefined`. */
   lookup(hostname: string): Route | undefined {
     const exact = this.#byKey.get(hostname);
     if (exact) return exact;
@@ -25,23 +26,4 @@ export class RouteTable {
     if (label === '' || label.includes('.')) return undefined;
     return this.#byKey.get(label);
   }
-}
-
-/**
- * `Echo.Tunnel.Example.:443` → `echo.tunnel.example`; `[::1]:8080` → `::1`.
- * Returns `undefined` for an empty or malformed authority.
- */
-export function normalizeHost(authority: string): string | undefined {
-  let host = authority.trim();
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    if (end < 0) return undefined;
-    host = host.slice(1, end);
-  } else {
-    const colon = host.lastIndexOf(':');
-    if (colon >= 0) host = host.slice(0, colon);
-  }
-  host = host.toLowerCase();
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  return host === '' ? undefined : host;
 }

@@ -45,7 +45,12 @@ function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]>
   return { app, lines, metrics };
 }
 
-const request = (path = '/mcp', init: RequestInit = {}, host = 'echo.t.example'): Request => new Request(`https://${host}${path}`, init);
+/** An HTTP/1.1 request as the runtimes hand it over: the URL built from the Host, which it carries. */
+const request = (path = '/mcp', init: RequestInit = {}, host = 'echo.t.example'): Request => {
+  const headers = new Headers(init.headers);
+  if (!headers.has('host')) headers.set('host', host);
+  return new Request(`https://${host}${path}`, { ...init, headers });
+};
 
 const encoder = new TextEncoder();
 
@@ -298,6 +303,88 @@ describe('proxy app', () => {
     const { app } = setup(async () => answer('x'));
     const response = await app.fetch(request('/', { headers: { host: 'other.t.example' } }), connection);
     assert.equal(response.status, 400);
+  });
+});
+
+/**
+ * A request as a runtime hands it over: its URL text is whatever the runtime built from the Host (or
+ * `:authority`, or an absolute-form target), which need not parse as a URL at all.
+ */
+function innerRequest(url: string, hosts: readonly string[]): Request {
+  const headers = new Headers();
+  for (const host of hosts) headers.append('host', host);
+  const request = new Request('https://placeholder.invalid/', { headers });
+  Object.defineProperty(request, 'url', { value: url });
+  return request;
+}
+
+const h2: ConnectionInfo = { ...connection, alpn: 'h2' };
+
+describe('proxy app: the request host', () => {
+  const D = 'echo.t.example';
+  for (const { name, url, hosts, via, body } of [
+    { name: 'user information in the Host', url: `https://a.${D}@${D}/`, hosts: [`a.${D}@${D}`], body: `bad request: malformed Host "a.${D}@${D}": it contains "@" (user information is not allowed in a Host)\n` },
+    { name: 'a port that is not a number', url: `https://${D}:443x/`, hosts: [`${D}:443x`], body: `bad request: malformed Host "${D}:443x": the port must be a number from 0 to 65535\n` },
+    { name: 'a port out of range', url: `https://${D}:65536/`, hosts: [`${D}:65536`] },
+    { name: 'a path in the Host', url: `https://${D}/../x/`, hosts: [`${D}/../x`], body: `bad request: malformed Host "${D}/../x": it contains "/" (a path, query or fragment is not part of a Host)\n` },
+    { name: 'a space in the Host', url: `https://echo .t.example/`, hosts: ['echo .t.example'] },
+    { name: 'a control character in the Host', url: `https://echo\u0001.t.example/`, hosts: ['echo\u0001.t.example'], body: `bad request: malformed Host "echo\\u0001.t.example": it contains a control character\n` },
+    { name: 'an empty Host', url: 'https://localhost/', hosts: [''], body: 'bad request: malformed Host "": it is empty\n' },
+    { name: 'no Host on HTTP/1.1', url: `https://localhost/`, hosts: [], body: 'bad request: no Host header (HTTP/1.1 requires one)\n' },
+    { name: 'two Host fields', url: `https://${D}/`, hosts: [D, `other.t.example`], body: `bad request: malformed Host "${D}, other.t.example": it contains "," (more than one Host value)\n` },
+    { name: 'two equal Host fields', url: `https://${D}/`, hosts: [D, D] },
+    { name: 'a Host that disagrees with an absolute-form target', url: `https://other.t.example/`, hosts: [D], body: `bad request: the Host "${D}" disagrees with the request target authority "other.t.example"\n` },
+    { name: 'user information in an absolute-form target', url: `https://x@${D}/`, hosts: [D], body: `bad request: malformed request target authority "x@${D}": it contains "@" (user information is not allowed in a Host)\n` },
+    { name: 'a Host that disagrees with :authority', url: `https://${D}/`, hosts: ['other.t.example'], via: h2, body: `bad request: the Host "other.t.example" disagrees with the :authority "${D}"\n` },
+    { name: 'user information in :authority', url: `https://a@${D}/`, hosts: [], via: h2, body: `bad request: malformed :authority "a@${D}": it contains "@" (user information is not allowed in a Host)\n` },
+    { name: 'a bad port in :authority', url: `https://${D}:443x/`, hosts: [], via: h2, body: `bad request: malformed :authority "${D}:443x": the port must be a number from 0 to 65535\n` },
+    { name: 'a bad :authority the runtime copied into the Host', url: `https://${D}:443x/`, hosts: [`${D}:443x`], via: h2, body: `bad request: malformed :authority "${D}:443x": the port must be a number from 0 to 65535\n` },
+    { name: 'a bad Host beside a good :authority', url: `https://${D}/`, hosts: [`${D}:x`], via: h2, body: `bad request: malformed Host "${D}:x": the port must be a number from 0 to 65535\n` },
+    { name: 'a short IPv4 form the URL parser would widen', url: `https://127.0.0.1/`, hosts: ['127.1'] },
+  ]) {
+    it(`answers 400 naming the problem for ${name}, and never calls the upstream`, async () => {
+      let called = false;
+      const { app, lines } = setup(async () => {
+        called = true;
+        return answer('x');
+      });
+      const response = await app.fetch(innerRequest(url, hosts), via ?? connection);
+      const text = await response.text();
+      assert.equal(response.status, 400, text);
+      assert.equal(response.headers.get('content-type'), 'text/plain; charset=utf-8');
+      assert.match(text, /^bad request: .+\n$/);
+      if (body !== undefined) assert.equal(text, body);
+      assert.equal(called, false);
+      const warned = lines.filter((line) => line.msg === 'bad host');
+      assert.equal(warned.length, 1);
+      assert.equal(warned[0]!.level, 'warn');
+      assert.equal(`bad request: ${String(warned[0]!.problem)}\n`, text);
+    });
+  }
+
+  for (const { name, url, hosts, via } of [
+    { name: 'a Host with a port, upper case and a trailing dot', url: 'https://echo.t.example/', hosts: ['ECHO.T.Example.:443'] },
+    { name: 'an empty port', url: 'https://echo.t.example:/', hosts: ['echo.t.example:'] },
+    { name: 'an absolute-form target that agrees with the Host', url: 'https://echo.t.example:8443/', hosts: ['echo.t.example'] },
+    { name: 'h2 with :authority only', url: 'https://echo.t.example/', hosts: [], via: h2 },
+    { name: 'h2 with a Host that agrees', url: 'https://echo.t.example/', hosts: ['echo.t.example'], via: h2 },
+  ]) {
+    it(`routes ${name}`, async () => {
+      const { app } = setup(async () => answer('routed'));
+      const response = await app.fetch(innerRequest(url, hosts), via ?? connection);
+      assert.equal(response.status, 200);
+      assert.equal(await response.text(), 'routed');
+    });
+  }
+
+  it('keeps 502 for a well-formed host that has no route: an IP literal, a name outside the domain', async () => {
+    const { app } = setup(async () => answer('x'));
+    for (const host of ['[::1]:443', '10.0.0.1', 'under_score.t.example', 'a.b.t.example']) {
+      const url = `https://${host}/`;
+      const response = await app.fetch(innerRequest(url, [host]), connection);
+      assert.equal(response.status, 502, host);
+      assert.match(await response.text(), /^no route configured for host /);
+    }
   });
 });
 

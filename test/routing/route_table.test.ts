@@ -1,29 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Route } from '../../src/config/types.ts';
-import { normalizeHost, RouteTable } from '../../src/routing/route_table.ts';
+import { RouteTable } from '../../src/routing/route_table.ts';
 
 const route = (key: string): Route => ({
   key,
   upstream: { scheme: 'http', host: `${key}-upstream`, port: 9000, origin: `http://${key}-upstream:9000` },
-});
-
-describe('normalizeHost', () => {
-  for (const [input, expected] of [
-    ['echo.abcd.tunnel.anthropic.com', 'echo.abcd.tunnel.anthropic.com'],
-    ['Echo.ABCD.Tunnel.Anthropic.Com', 'echo.abcd.tunnel.anthropic.com'],
-    ['echo.abcd.tunnel.anthropic.com:443', 'echo.abcd.tunnel.anthropic.com'],
-    ['MCP-A.example.com.:443', 'mcp-a.example.com'],
-    ['echo.example.', 'echo.example'],
-    ['[::1]:8080', '::1'],
-    ['[::1]', '::1'],
-    ['  wiki.example  ', 'wiki.example'],
-  ] as const) {
-    it(`${JSON.stringify(input)} → ${expected}`, () => assert.equal(normalizeHost(input), expected));
-  }
-  for (const input of ['', ':443', '[::1', '.']) {
-    it(`refuses ${JSON.stringify(input)}`, () => assert.equal(normalizeHost(input), undefined));
-  }
 });
 
 describe('RouteTable.lookup', () => {
