@@ -3,12 +3,14 @@
  * `admin_addr` is set), keep the certificate and the configuration fresh, and shut down gracefully.
  * Runtime-neutral: everything host-specific comes through the `Platform`.
  */
-import { summariseCertificate } from './certs/inspect_certificate.ts';
+import type { X509Certificate } from '@peculiar/x509';
+import { summariseParsedCertificate } from './certs/inspect_certificate.ts';
+import { checkKeyPair, KeyPairError } from './certs/key_pair.ts';
 import { createAdminApp } from './admin/app.ts';
 import { notReadyReason, type ReadinessFacts } from './admin/readiness.ts';
 import { diffConfig, isEmptyDiff } from './config/diff.ts';
 import { formatDuration } from './config/duration.ts';
-import { ConfigError } from './config/errors.ts';
+import { ConfigError, type ConfigIssue } from './config/errors.ts';
 import { loadConfig } from './config/load.ts';
 import type { ConfigSource } from './config/source.ts';
 import type { ProxyConfig } from './config/types.ts';
@@ -49,8 +51,8 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
   const initial = await loadConfig(sources);
   let logger = createLogger(initial.logLevel);
   let state = await buildState(initial, platform);
-  const keyPair = await readKeyPair(platform, initial);
-  let certificate = await describeCertificate(keyPair);
+  const served = await readKeyPair(platform, initial);
+  let certificate = served.certificate;
   let phase: ReadinessFacts['phase'] = 'starting';
   let shuttingDown: Promise<void> | undefined;
 
@@ -63,6 +65,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
   const metrics: ProxyMetrics = new ProxyMetrics(
     { version: VERSION, runtime: platform.runtime, runtimeVersion: platform.runtimeVersion },
     () => app.inFlight(),
+    () => platform.processStats(),
   );
   const app = createProxyApp({
     state: () => state,
@@ -81,7 +84,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
 
   const listener = await platform.listenTunnel({
     listen: initial.listenAddr,
-    keyPair,
+    keyPair: served.pair,
     handler: app.fetch,
     events: tunnelEvents(() => logger, metrics),
     limits: INNER_HTTP_LIMITS,
@@ -106,10 +109,9 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     const { tls } = state.config;
     for (let attempt = 1; ; attempt++) {
       try {
-        const pair = await readKeyPair(platform, state.config);
-        const described = await describeCertificate(pair);
-        listener.setKeyPair(pair);
-        setCertificate(described, 'certificate reloaded');
+        const next = await readKeyPair(platform, state.config);
+        listener.setKeyPair(next.pair);
+        setCertificate(next.certificate, 'certificate reloaded');
         return;
       } catch (error) {
         // A pair is often replaced as two renames: a mismatch is tried once more before it is reported.
@@ -117,11 +119,13 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
           await new Promise((resolve) => setTimeout(resolve, RELOAD_RETRY_MS));
           continue;
         }
-        logger.error('certificate reload failed; still serving the previous certificate', {
-          cert_file: tls.certFile,
-          key_file: tls.keyFile,
-          error,
-        });
+        const msg = 'certificate reload failed; still serving the previous certificate';
+        if (error instanceof ConfigError) {
+          // The shape of a start-up refusal (`invalid configuration`), so one reading serves both.
+          for (const issue of error.issues) logger.error(msg, { path: issue.path, file: issue.source, error: issue.message, fix: issue.hint });
+        } else {
+          logger.error(msg, { cert_file: tls.certFile, key_file: tls.keyFile, error });
+        }
         return;
       }
     }
@@ -216,13 +220,49 @@ async function buildState(config: ProxyConfig, platform: Platform): Promise<Prox
   };
 }
 
-async function readKeyPair(platform: Platform, config: ProxyConfig): Promise<KeyPair> {
-  const [certPem, keyPem] = await Promise.all([platform.readTextFile(config.tls.certFile), platform.readTextFile(config.tls.keyFile)]);
-  return { certPem, keyPem };
+interface ServedKeyPair {
+  readonly pair: KeyPair;
+  readonly certificate: ServedCertificate;
 }
 
-async function describeCertificate(pair: KeyPair): Promise<ServedCertificate> {
-  const summary = await summariseCertificate(pair.certPem, 'tls.cert_file');
+/**
+ * Reads `tls.cert_file` and `tls.key_file` and checks them as a pair before a TLS stack sees them, so a
+ * bad pair is refused with the same words on every runtime. Every problem is a configuration issue on
+ * the file's key, thrown together as one `ConfigError`.
+ */
+async function readKeyPair(platform: Platform, config: ProxyConfig): Promise<ServedKeyPair> {
+  const files = [
+    { path: 'tls.cert_file', source: config.tls.certFile },
+    { path: 'tls.key_file', source: config.tls.keyFile },
+  ] as const;
+  const read = await Promise.allSettled(files.map((file) => platform.readTextFile(file.source)));
+  const texts: string[] = [];
+  const unreadable: ConfigIssue[] = [];
+  read.forEach((result, index) => {
+    if (result.status === 'fulfilled') texts.push(result.value);
+    else {
+      unreadable.push({
+        ...files[index]!,
+        // The reader's message is in Go's words (`open /data/tls.key: permission denied`), as documented.
+        message: result.reason instanceof Error ? result.reason.message : String(result.reason),
+        hint: 'check the path, and that the user the proxy runs as can read the file',
+      });
+    }
+  });
+  if (unreadable.length > 0) throw new ConfigError(unreadable);
+  const [certPem, keyPem] = texts as [string, string];
+  try {
+    const checked = await checkKeyPair(certPem, keyPem);
+    return { pair: { certPem, keyPem }, certificate: await describeCertificate(checked.certificate) };
+  } catch (error) {
+    if (!(error instanceof KeyPairError)) throw error;
+    const { file, message, hint } = error.problem;
+    throw new ConfigError([{ ...files[file === 'certificate' ? 0 : 1], message, hint }]);
+  }
+}
+
+async function describeCertificate(served: X509Certificate): Promise<ServedCertificate> {
+  const summary = await summariseParsedCertificate(served);
   return {
     notBefore: summary.notBefore,
     notAfter: summary.notAfter,

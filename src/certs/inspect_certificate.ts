@@ -1,4 +1,5 @@
 /** What setup needs to know about a stored certificate to decide whether to keep it. */
+import type { X509Certificate } from '@peculiar/x509';
 import x509 from './x509.ts';
 import { CertificateError } from './errors.ts';
 import { importPrivateKeyPem, isSameKeyPair } from './keys.ts';
@@ -17,14 +18,18 @@ export interface CertificateSummary {
 }
 
 export async function summariseCertificate(pem: string, what: string): Promise<CertificateSummary> {
-  const certificate = parseCertificatePem(pem, what);
+  return summariseParsedCertificate(parseCertificatePem(pem, what));
+}
+
+/** The same, for a certificate already parsed (the first of a chain, say). */
+export async function summariseParsedCertificate(certificate: X509Certificate): Promise<CertificateSummary> {
   const san = certificate.getExtension(x509.SubjectAlternativeNameExtension);
   const dnsNames = san ? san.names.items.filter((name) => name.type === 'dns').map((name) => name.value) : [];
   return {
     notBefore: certificate.notBefore,
     notAfter: certificate.notAfter,
     dnsNames,
-    fingerprintSha256: await certificateFingerprint(pem, what),
+    fingerprintSha256: await sha256Hex(certificate.rawData),
     subjectKeyId: certificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId,
     authorityKeyId: certificate.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId,
   };
@@ -32,7 +37,11 @@ export async function summariseCertificate(pem: string, what: string): Promise<C
 
 /** Lowercase hex SHA-256 of the certificate's DER, as the Tunnels API reports a registered CA. */
 export async function certificateFingerprint(pem: string, what: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', singlePemBlock(pem, 'CERTIFICATE', what));
+  return sha256Hex(singlePemBlock(pem, 'CERTIFICATE', what));
+}
+
+async function sha256Hex(der: BufferSource): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', der);
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 

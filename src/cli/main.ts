@@ -103,7 +103,7 @@ async function serve(argv: readonly string[], platform: Platform, io: CliIo): Pr
   } catch (error) {
     if (error instanceof ConfigError) {
       for (const issue of error.issues) {
-        startupLog.error('invalid configuration', { path: issue.path, line: issue.line, error: issue.message, fix: issue.hint });
+        startupLog.error('invalid configuration', { path: issue.path, file: issue.source, line: issue.line, error: issue.message, fix: issue.hint });
       }
       if (error.issues.length === 0) startupLog.error('invalid configuration', { error: error.message });
     } else {
