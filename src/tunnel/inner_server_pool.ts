@@ -122,12 +122,6 @@ const plain = (status: number, body: string, headers: Record<string, string> = {
   new Response(body, { status, headers: { 'content-type': TEXT_PLAIN, ...headers } });
 
 /**
- * A Host a URL can be built from: a registered name or IPv4 address (RFC 3986 reg-name characters), or an IP
- * literal in brackets, with an optional port of digits. No userinfo, no path.
- */
-const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{0,5})?$/;
-
-/**
  * Serves one request an inner server received: refuses a peer that is not a live tunnel (403), tells the tunnel
  * that the request has started, then answers it (`answerTunnelRequest`). Never rejects. The caller tells the
  * tunnel when the response has ended (`tunnel.requestEnded()`), by whatever means its runtime has.
@@ -146,7 +140,7 @@ export async function serveTunnelRequest(
 
 /**
  * Answers a request of a live tunnel whose start the tunnel has been told of: what no app should see is answered
- * in the same words on every runtime (a Host no URL can be built from: 400; a request line or header block beyond
+ * in the same words on every runtime (a request line or header block beyond
  * `limits`: 414, 431; a body framing that cannot be trusted: 400), the rest by the app. Never rejects.
  */
 export async function answerTunnelRequest(
@@ -165,29 +159,11 @@ export async function answerTunnelRequest(
   }
 }
 
-/** Whether `host` (a Host field value) is one a URL can be built from. */
-export function isWellFormedHost(host: string): boolean {
-  return VALID_HOST.test(host);
-}
-
-/** The answer to a request whose Host no URL can be built from, in the words of every runtime. */
-export function malformedHostAnswer(closing: Record<string, string>): Response {
-  return plain(400, 'malformed Host header\n', closing);
-}
-
 /** The answer for a request the app must not see, or undefined. */
 function refusalOf(request: Request, limits: InnerHttpLimits, closing: Record<string, string>): Response | undefined {
-  // An h2 request may carry its authority in the URL only.
-  const host = request.headers.get('host');
-  let url: URL;
-  try {
-    if (host !== null && !isWellFormedHost(host)) throw new Error('malformed Host');
-    url = new URL(request.url);
-  } catch {
-    return malformedHostAnswer(closing);
-  }
-  // The request line as sent: method, target, version (`HTTP/1.1`), spaces between.
-  const requestLine = request.method.length + 1 + url.pathname.length + url.search.length + 9;
+  // The request line as sent: method, target, version (`HTTP/1.1`), spaces between. Measured on the URL's
+  // text, not a parsed URL: whether its Host makes a URL at all is the app's to judge (src/proxy/request_host.ts).
+  const requestLine = request.method.length + 1 + originFormLength(request.url) + 9;
   if (requestLine > limits.maxRequestLineBytes) return plain(414, 'request line too long\n', closing);
   let headerBytes = 0;
   request.headers.forEach((value, name) => {
@@ -201,4 +177,12 @@ function refusalOf(request: Request, limits: InnerHttpLimits, closing: Record<st
     return plain(400, 'a Transfer-Encoding whose final coding is not chunked\n', closing);
   }
   return undefined;
+}
+
+/** The length of a URL's path and query as its text has them: everything after the authority, up to a fragment. */
+function originFormLength(url: string): number {
+  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
+  const rest = authority === null ? url : url.slice(authority[0].length);
+  const fragment = rest.indexOf('#');
+  return Math.max(1, fragment < 0 ? rest.length : fragment);
 }

@@ -13,7 +13,7 @@ import { BridgedTunnels } from '../../tunnel/bridged_listener.ts';
 import type { ClientLink, ServerLink, TunnelBridge } from '../../tunnel/bridge.ts';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { answerTunnelRequest, isWellFormedHost, LOOPBACK, type InnerServer, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
+import { answerTunnelRequest, LOOPBACK, type InnerServer, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
 import { fetchRequestListener, type NodeIncoming, type NodeOutgoing } from '../node_compat/fetch_request_listener.ts';
 import type { ConnectionInfo } from '../../platform.ts';
 import { bun, type BunServer, type BunServerWebSocket, type BunSocket, type BunSocketHandler } from './bun_api.ts';
@@ -207,11 +207,6 @@ function startInnerServer(pair: KeyPair, inner: InnerServer, options: TunnelList
     // that answer must pass the bridge like any other.
     tunnel.requestStarted();
     outgoing.once('close', () => tunnel.requestEnded());
-    const host = incoming.headers.host;
-    if (host !== undefined && !isWellFormedHost(host)) {
-      respond(outgoing, 400, 'malformed Host header\n', info.alpn === 'h2' ? {} : { connection: 'close' });
-      return;
-    }
     connections.set(incoming, info);
     answer(incoming, outgoing);
   };

@@ -22,6 +22,7 @@ import {
   TEXT_FRAME_CLOSE_CODE,
   TEXT_FRAME_CLOSE_REASON,
   HANDSHAKE_TIMEOUT_MS,
+  deadlineCheckPeriodMs,
   type InnerHttpLimits,
 } from '../../tunnel/protocol.ts';
 import { HandshakeWatch, alertRecord } from '../../wire/tls_handshake_watch.ts';
@@ -62,7 +63,7 @@ export async function listenTunnelNode(options: TunnelListenerOptions): Promise<
   const listener = http.createServer(
     // The upgrade request is a request head like any other: slowloris on the listener is cut as inside the TLS.
     // No deadline past the head: a tunnel may stay silent for minutes, and its liveness is cloudflared's business.
-    { headersTimeout: limits.requestHeadTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: checkingInterval(limits) },
+    { headersTimeout: limits.requestHeadTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: deadlineCheckPeriodMs(limits) },
     (_request, response) => {
       response.writeHead(426, {
         'content-type': 'text/plain; charset=utf-8',
@@ -175,11 +176,6 @@ function createContext(pair: KeyPair): tls.SecureContext {
   return tls.createSecureContext({ cert: pair.certPem, key: pair.keyPem, minVersion: 'TLSv1.2' });
 }
 
-/** How often Node looks for request heads past their deadline: often enough that one is cut close to it. */
-function checkingInterval(limits: InnerHttpLimits): number {
-  return Math.max(100, Math.min(1_000, Math.floor(limits.requestHeadTimeoutMs / 4)));
-}
-
 /**
  * The h2 server. A session on which no stream is open and no bytes arrive for `keepAliveTimeoutMs` is sent a
  * GOAWAY; an open stream, however silent, keeps it.
@@ -241,7 +237,9 @@ function createH1Server(limits: InnerHttpLimits, handle: NodeRequestListener): h
       // No deadline for a request whose head has arrived: a tool call may take minutes upstream.
       requestTimeout: 0,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: checkingInterval(limits),
+      connectionsCheckingInterval: deadlineCheckPeriodMs(limits),
+      // A request without Host is the app's to refuse, in the words it uses on every runtime.
+      requireHostHeader: false,
     },
     (request, response) => {
       const first = (request.socket as FirstRequestCarrier)[FIRST_REQUEST_TIMER];

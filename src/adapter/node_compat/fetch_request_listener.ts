@@ -7,6 +7,7 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
+import { checkRequestHost, urlAuthority } from '../../proxy/request_host.ts';
 import { webStreamFromReadable } from './readable_stream.ts';
 
 export type NodeIncoming = http.IncomingMessage | http2.Http2ServerRequest;
@@ -26,6 +27,38 @@ export type NodeRequestListener = (incoming: NodeIncoming, outgoing: NodeOutgoin
  * own globals serve nothing else (Node).
  */
 export function fetchRequestListener(
+  serve: (request: Request, incoming: NodeIncoming, outgoing: NodeOutgoing) => Response | Promise<Response>,
+  options: { readonly overrideGlobalObjects: boolean },
+): NodeRequestListener {
+  const listener = honoRequestListener(serve, options);
+  return (incoming, outgoing) => {
+    // @hono/node-server answers a Host it cannot build a URL from with an empty 400 of its own; the app
+    // judges such a request instead, from the URL text as received, in the words it uses on every runtime.
+    const unbuildable = requestWithAuthorityAsReceived(incoming);
+    if (unbuildable === undefined) return listener(incoming, outgoing);
+    return Promise.resolve(serve(unbuildable, incoming, outgoing)).then(async (response) => {
+      // Its body, if any, is never read: an HTTP/1.1 connection cannot be reused after it.
+      const closing = 'authority' in incoming ? {} : { connection: 'close' };
+      outgoing.writeHead(response.status, { ...Object.fromEntries(response.headers), ...closing });
+      outgoing.end(Buffer.from(await response.arrayBuffer()));
+    });
+  };
+}
+
+/** A Request for `incoming` when the core refuses its authority, or `undefined` when the URL can be built. */
+function requestWithAuthorityAsReceived(incoming: NodeIncoming): Request | undefined {
+  const hosts: string[] = [];
+  for (let i = 0; i < incoming.rawHeaders.length; i += 2) if (incoming.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(incoming.rawHeaders[i + 1]!);
+  const h2 = 'authority' in incoming;
+  const target = h2 ? incoming.authority : urlAuthority(incoming.url ?? '') ?? hosts[0];
+  const hostHeader = hosts.length === 0 ? null : hosts.join(', ');
+  if (checkRequestHost({ hostHeader, targetAuthority: target, protocol: h2 ? 'h2' : 'http/1.1' }).ok) return undefined;
+  const request = new Request('https://host.invalid/', { method: 'GET', headers: hosts.map((host): [string, string] => ['host', host]) });
+  Object.defineProperty(request, 'url', { value: `https://${target ?? ''}/` });
+  return request;
+}
+
+function honoRequestListener(
   serve: (request: Request, incoming: NodeIncoming, outgoing: NodeOutgoing) => Response | Promise<Response>,
   options: { readonly overrideGlobalObjects: boolean },
 ): NodeRequestListener {
