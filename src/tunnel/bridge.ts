@@ -113,8 +113,14 @@ export class TunnelBridge {
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Requests whose handler has been called and whose response has not ended. */
   #inProgress = 0;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
-  #headTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * When this tunnel is to be closed unless something happens first (ms since the epoch; 0: never): a request
+   * head's deadline while one is arriving, the idle deadline while nothing is in progress. A timestamp, not a
+   * timer, so that a request costs no timer of its own: the listener looks at every tunnel's deadline a few
+   * times within the shortest limit (`checkDeadline`).
+   */
+  #deadline = 0;
+  #headStarted = false;
   #tlsVersion: string | undefined;
   /** Where the client's record stream stands: bytes left of the current record, its header read so far. */
   #recordLeft = 0;
@@ -147,7 +153,7 @@ export class TunnelBridge {
         // In TLS 1.2 the ServerHello names the protocol in clear; the watch passes on what it read.
         if (alpn !== 'none') this.#info = { ...this.#info, alpn };
         host.events.handshakeCompleted({ ...this.#info, tlsVersion });
-        this.#startIdleTimer();
+        this.#idleFromNow();
       },
       failed: (reason, alert) => {
         clearTimeout(this.#handshakeTimer);
@@ -265,9 +271,8 @@ export class TunnelBridge {
   /** The inner server called the handler for a request on this tunnel. */
   requestStarted(): void {
     this.#inProgress++;
-    clearTimeout(this.#idleTimer);
-    clearTimeout(this.#headTimer);
-    this.#headTimer = undefined;
+    this.#deadline = 0;
+    this.#headStarted = false;
     this.#headBytes = 0;
     const held = this.#heldFromServer;
     this.#heldFromServer = [];
@@ -282,7 +287,12 @@ export class TunnelBridge {
   /** That request's response has ended (sent whole, or abandoned). */
   requestEnded(): void {
     this.#inProgress--;
-    if (this.#inProgress === 0) this.#startIdleTimer();
+    if (this.#inProgress === 0) this.#idleFromNow();
+  }
+
+  /** Closes the tunnel if its deadline (see `#deadline`) has passed by `now`. */
+  checkDeadline(now: number): void {
+    if (this.#deadline !== 0 && now >= this.#deadline && this.#inProgress === 0) this.close();
   }
 
   /**
@@ -293,8 +303,7 @@ export class TunnelBridge {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#handshakeTimer);
-    clearTimeout(this.#idleTimer);
-    clearTimeout(this.#headTimer);
+    this.#deadline = 0;
     if (side !== undefined && this.#watch.active) this.#watch.closed(side);
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -377,10 +386,10 @@ export class TunnelBridge {
     if (++this.#applicationRecords === 1 && this.#tlsVersion === 'TLSv1.3') return;
     if (!this.#awaitingHead()) return;
     this.#headBytes += size;
-    if (this.#headTimer === undefined) {
+    if (!this.#headStarted) {
       // Data is arriving: the head's deadline governs now, not the idle one.
-      clearTimeout(this.#idleTimer);
-      this.#headTimer = setTimeout(() => this.close(), this.host.limits.requestHeadTimeoutMs);
+      this.#headStarted = true;
+      this.#deadline = Date.now() + this.host.limits.requestHeadTimeoutMs;
     }
   }
 
@@ -391,13 +400,10 @@ export class TunnelBridge {
     if (this.#pendingBytes > MAX_PENDING_UPLOAD) this.close();
   }
 
-  #startIdleTimer(): void {
-    clearTimeout(this.#idleTimer);
-    if (this.#closed) return;
-    this.#idleTimer = setTimeout(() => {
-      if (this.#inProgress === 0) this.close();
-    }, this.host.limits.keepAliveTimeoutMs);
+  #idleFromNow(): void {
+    if (!this.#closed) this.#deadline = Date.now() + this.host.limits.keepAliveTimeoutMs;
   }
+
 
   #send(bytes: Uint8Array): 'sent' | 'queued' | 'gone' {
     const sent = this.#client.send(bytes);

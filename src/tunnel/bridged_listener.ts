@@ -5,6 +5,7 @@
  */
 import { TunnelBridge, type ClientLink } from './bridge.ts';
 import { ConnectionRegistry } from './connection_registry.ts';
+import { deadlineCheckPeriodMs } from './protocol.ts';
 import { InnerServerPool, type StartInnerServer } from './inner_server_pool.ts';
 import type { KeyPair, TunnelListenerOptions } from '../platform.ts';
 
@@ -22,6 +23,8 @@ export class BridgedTunnels {
   readonly #pool: InnerServerPool;
   #accepting = true;
   #idle: (() => void) | undefined;
+  /** Looks at every tunnel's deadline while there are tunnels (see `TunnelBridge.checkDeadline`). */
+  #deadlineCheck: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly options: TunnelListenerOptions,
@@ -49,11 +52,19 @@ export class BridgedTunnels {
       connect: (port, bridge) => this.io.connect(port, bridge),
       closed: (gone) => {
         this.#tunnels.delete(gone);
+        if (this.#tunnels.size === 0) {
+          clearInterval(this.#deadlineCheck);
+          this.#deadlineCheck = undefined;
+        }
         events.connectionClosed({ id: gone.id, bytesIn: gone.bytesIn, bytesOut: gone.bytesOut });
         this.#stopWhenIdle();
       },
     });
     this.#tunnels.add(tunnel);
+    this.#deadlineCheck ??= setInterval(() => {
+      const now = Date.now();
+      this.#tunnels.forEach((live) => live.checkDeadline(now));
+    }, deadlineCheckPeriodMs(limits));
     events.connectionOpened({ id: tunnel.id, remoteAddress });
     tunnel.start(client(tunnel));
     return tunnel;

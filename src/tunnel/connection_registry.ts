@@ -27,6 +27,10 @@ export class ConnectionRegistry<T extends Closable> {
     return this.#live.size;
   }
 
+  forEach(visit: (connection: T) => void): void {
+    for (const connection of this.#live) visit(connection);
+  }
+
   closeAll(): void {
     for (const connection of [...this.#live]) connection.close();
   }

@@ -36,3 +36,11 @@ export const INNER_HTTP_LIMITS: InnerHttpLimits = {
   maxRequestLineBytes: 16 * 1024,
   maxHeaderBytes: 64 * 1024,
 };
+
+/**
+ * How often a listener looks for connections past a deadline of `limits`: a few times within the shorter of the
+ * two timeouts, so that one is closed soon after its deadline, and no more than ten times a second.
+ */
+export function deadlineCheckPeriodMs(limits: InnerHttpLimits): number {
+  return Math.max(100, Math.min(1_000, Math.floor(Math.min(limits.requestHeadTimeoutMs, limits.keepAliveTimeoutMs) / 4)));
+}

@@ -16,8 +16,24 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuff
   return out;
 }
 
-/** Bytes as ISO-8859-1 text, one character per byte (TextDecoder's `latin1` is windows-1252, not this). */
+/**
+ * The runtime's windows-1252 decoder, which is ISO-8859-1 but for bytes 0x80-0x9F (WHATWG Encoding: the label
+ * `latin1` names it too); undefined where the runtime has none.
+ */
+const windows1252 = ((): TextDecoder | undefined => {
+  try {
+    return new TextDecoder('windows-1252');
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Bytes as ISO-8859-1 text, one character per byte, for protocol heads. */
 export function latin1(bytes: Uint8Array): string {
+  // The native decoder is exact unless a byte in 0x80-0x9F became a character above U+00FF (heads are
+  // almost always ASCII): then, and where there is no such decoder, one character per byte by hand.
+  const decoded = windows1252?.decode(bytes);
+  if (decoded !== undefined && !/[^\x00-\xff]/.test(decoded)) return decoded;
   let out = '';
   for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192));
   return out;

@@ -114,6 +114,9 @@ describe('tunnel bridge', () => {
       closed: () => undefined,
     });
     bridge.start(client);
+    // As a listener does (src/tunnel/bridged_listener.ts): the deadline is looked at a few times a second.
+    const deadlineCheck = setInterval(() => bridge.checkDeadline(Date.now()), 50);
+    void closed.then(() => clearInterval(deadlineCheck));
     const tlsClient = tls.connect({ socket: toClient, servername: HOST, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
     tlsClient.on('error', () => undefined);
     await once(tlsClient, 'secureConnect');
