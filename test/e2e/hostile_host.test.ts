@@ -24,6 +24,8 @@ const familyOf = (runtime: RuntimeName): Family => reportedRuntime(runtime);
 
 /** Where the runtime's own server refuses the request before any code of the proxy runs: a defined answer all the same. */
 const BUN_H2 = "Bun's node:http2 server resets a stream whose :authority holds user information (PROTOCOL_ERROR) before the app runs";
+const NODE_H2 =
+  'the nghttp2 of Node 22 and later resets a stream whose :authority holds user information (RFC 9113 §8.3.1) before the app runs';
 const DENO_TWO_HOSTS = "Deno.serve's HTTP/1.1 parser answers two Host fields with an empty 400 before its handler runs";
 
 interface Case {
@@ -106,7 +108,7 @@ const CASES: readonly Case[] = [
     name: 'h2: user information in :authority',
     h2: { ':authority': `a.${TEST_DOMAIN}@${HOST}` },
     problem: `malformed :authority "a.${TEST_DOMAIN}@${HOST}": it contains "@" (user information is not allowed in a Host)`,
-    runtimeRefuses: { bun: BUN_H2 },
+    runtimeRefuses: { node: NODE_H2, bun: BUN_H2 },
   },
   {
     name: 'h2: a port in :authority that is not a number',
