@@ -1,7 +1,7 @@
 /**
  * Helpers for the runtime adapter tests, which run on Node's test runner: a throwaway PKI made with
  * openssl, and a fixture process (Bun or Deno) that speaks JSON lines on stdout and takes commands on stdin.
- * At the end, what the tunnel fixtures (bun/ and deno/tunnel_listener_fixture.ts) share: they import
+ * At the end, what the tunnel fixtures (node_api_tunnel_listener_fixture.ts and deno/tunnel_listener_fixture.ts) share: they import
  * this module under Bun and Deno, so that part uses only web-standard globals.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';

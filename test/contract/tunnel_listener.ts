@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { after, before, it } from 'node:test';
 import WebSocket from 'ws';
 import { createTunnelClient } from '../../src/client/tunnel_client.ts';
+import { opensslHandshake, startTcpBridge } from '../support/tcp_bridge.ts';
 import { TEXT_FRAME_CLOSE_CODE, UPGRADE_REQUIRED_BODY } from '../../src/tunnel/protocol.ts';
 import { TestPki, type FixtureProcess, type Leaf, type Line } from '../adapter/fixture_harness.ts';
 import { innerHttpCases } from './tunnel_listener_inner_http.ts';
@@ -353,6 +354,27 @@ export function tunnelListenerContract(
       } finally {
         tunnel.close();
       }
+    }
+  });
+
+  it('reports a client that refuses the certificate with a real unknown_ca alert (openssl s_client), in TLS 1.2 and 1.3', async () => {
+    // Node's client hangs up without an alert (the case above); openssl sends one. In TLS 1.3 too it goes out in
+    // clear (15 03 03 00 02 02 30): OpenSSL checks the certificate before the server's Finished, when it has no
+    // handshake keys to write with yet, so the listener can name it in both versions.
+    const stranger = new TestPki('stranger');
+    const bridge = await startTcpBridge(listenerUrl);
+    try {
+      for (const version of ['-tls1_2', '-tls1_3']) {
+        const opened = nextTunnelId();
+        const { status, stderr } = await opensslHandshake(bridge.port, HOST, stranger.caFile, [version]);
+        assert.notEqual(status, 0, 'openssl refused the certificate');
+        assert.match(stderr, /unable to get local issuer certificate/);
+        const failed = await failureOf(await opened);
+        assert.equal(failed.reason, 'the client sent a fatal alert: unknown_ca', version);
+        assert.equal(failed.serverName, HOST);
+      }
+    } finally {
+      await bridge.close();
     }
   });
 

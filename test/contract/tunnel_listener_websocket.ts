@@ -13,6 +13,7 @@ import { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import tls from 'node:tls';
 import type { TunnelContract } from './tunnel_listener.ts';
+import { clientFrame } from '../support/websocket_frames.ts';
 
 /**
  * How long an answer may take before the case fails instead of hanging. Generous: the machine is shared,
@@ -146,20 +147,6 @@ export function websocketCases(contract: TunnelContract): void {
 }
 
 const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
-const MASK = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
-
-/** A client frame, masked unless told otherwise; any opcode and RSV bits, whatever RFC 6455 allows. */
-function clientFrame(opcode: number, payload: Buffer, options: { fin?: boolean; rsv?: number; masked?: boolean } = {}): Buffer {
-  const { fin = true, rsv = 0, masked = true } = options;
-  const length = payload.length;
-  const extended = length < 126 ? Buffer.alloc(0) : length < 65_536 ? Buffer.alloc(2) : Buffer.alloc(8);
-  if (length >= 126 && length < 65_536) extended.writeUInt16BE(length);
-  if (length >= 65_536) extended.writeBigUInt64BE(BigInt(length));
-  const first = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
-  const second = (masked ? 0x80 : 0) | (length < 126 ? length : length < 65_536 ? 126 : 127);
-  const body = masked ? payload.map((byte, i) => byte ^ MASK[i % 4]!) : payload;
-  return Buffer.concat([Buffer.from([first, second]), extended, masked ? MASK : Buffer.alloc(0), body]);
-}
 
 function closePayload(code: number, reason: string | Buffer = ''): Buffer {
   const payload = Buffer.alloc(2);

@@ -15,6 +15,7 @@ import { makeTestCertificates, type TestCertificates } from '../support/certs.ts
 import { startProxyProcess, TEST_DOMAIN, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes } from '../support/runtimes.ts';
 import { deferred } from '../support/upstream.ts';
+import { clientCloseFrame } from '../support/websocket_frames.ts';
 
 /** Long enough for a loaded machine, short enough that a hang fails the case instead of the whole run. */
 const BOUND_MS = 15_000;
@@ -126,13 +127,6 @@ async function upgrade(port: number, version: string): Promise<{ socket: net.Soc
   return { socket, head };
 }
 
-/** A masked client close frame carrying `code`. */
-function closeFrame(code: number): Buffer {
-  const mask = [0x11, 0x22, 0x33, 0x44];
-  const payload = [code >> 8, code & 0xff];
-  return Buffer.from([0x88, 0x80 | payload.length, ...mask, ...payload.map((byte, i) => byte ^ mask[i]!)]);
-}
-
 for (const runtime of selectedRuntimes()) {
   describe(`every byte answered on ${runtime}`, { timeout: 120_000 }, () => {
     let certs: TestCertificates;
@@ -226,7 +220,7 @@ for (const runtime of selectedRuntimes()) {
     it('answers a close frame with a code that may not be sent with 1002', async () => {
       const { socket, head } = await upgrade(proxy.port, '13');
       assert.match(head, /^HTTP\/1\.1 101 /);
-      socket.write(closeFrame(1005));
+      socket.write(clientCloseFrame(1005));
       const text = await bounded(readToEnd(socket), 'a close frame with code 1005');
       const frame = Buffer.from(text, 'latin1');
       assert.equal(frame[0], 0x88, 'a close frame');

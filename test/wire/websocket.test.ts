@@ -15,6 +15,7 @@ import {
   type FrameEvent,
   type RequestHead,
 } from '../../src/wire/websocket.ts';
+import { clientFrame } from '../support/websocket_frames.ts';
 
 const UPGRADE =
   'GET /tunnel HTTP/1.1\r\nHost: proxy:8080\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n' +
@@ -24,20 +25,6 @@ function head(text: string): RequestHead {
   const result = parseRequestHead(Buffer.from(text));
   assert.equal(result.kind, 'head');
   return (result as { head: RequestHead }).head;
-}
-
-/** A client frame: masked, as RFC 6455 requires of clients. */
-function clientFrame(opcode: number, payload: Uint8Array, options: { fin?: boolean; rsv?: number; masked?: boolean } = {}): Buffer {
-  const { fin = true, rsv = 0, masked = true } = options;
-  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
-  const length = payload.length;
-  const extended = length < 126 ? Buffer.alloc(0) : length < 65_536 ? Buffer.alloc(2) : Buffer.alloc(8);
-  if (length >= 126 && length < 65_536) extended.writeUInt16BE(length);
-  if (length >= 65_536) extended.writeBigUInt64BE(BigInt(length));
-  const first = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
-  const second = (masked ? 0x80 : 0) | (length < 126 ? length : length < 65_536 ? 126 : 127);
-  const body = Buffer.from(payload).map((byte, i) => (masked ? byte ^ mask[i % 4]! : byte));
-  return Buffer.concat([Buffer.from([first, second]), extended, masked ? mask : Buffer.alloc(0), body]);
 }
 
 /** Feeds `bytes` in pieces of `step` bytes (each a fresh copy, as reads would be) and collects events. */

@@ -233,9 +233,32 @@ const HEADROOM = new WeakSet<ArrayBufferLike>();
  * The WebSocket side of one tunnel: frames are written one at a time, so that frames of the two directions
  * never interleave; the client's frames are read in a loop that waits while the bridge has paused it.
  */
+/** A gate a read loop waits at while it is closed. */
+class Gate {
+  #closed: { readonly opened: Promise<void>; readonly open: () => void } | undefined;
+
+  close(): void {
+    if (this.#closed !== undefined) return;
+    let open!: () => void;
+    const opened = new Promise<void>((settle) => (open = settle));
+    this.#closed = { opened, open };
+  }
+
+  open(): void {
+    this.#closed?.open();
+    this.#closed = undefined;
+  }
+
+  /** While closed, what settles when it opens; undefined while open (a read loop then goes on without a turn). */
+  get opening(): Promise<void> | undefined {
+    return this.#closed?.opened;
+  }
+}
+
 class DenoClientLink implements ClientLink {
   #writing: Promise<void> = Promise.resolve();
-  #paused: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Closed while the bridge has paused this side: the read loop waits at it. */
+  readonly #gate = new Gate();
   #closing = false;
   readonly #frames = new FrameReader();
 
@@ -254,15 +277,11 @@ class DenoClientLink implements ClientLink {
   }
 
   pause(): void {
-    if (this.#paused !== undefined) return;
-    let resolve!: () => void;
-    const promise = new Promise<void>((settle) => (resolve = settle));
-    this.#paused = { promise, resolve };
+    this.#gate.close();
   }
 
   resume(): void {
-    this.#paused?.resolve();
-    this.#paused = undefined;
+    this.#gate.open();
   }
 
   /** Sends the close frame and, shortly after, closes the connection whether or not it was read. */
@@ -298,7 +317,7 @@ class DenoClientLink implements ClientLink {
           events.length = 0;
         }
         // The bridge may still hold the bytes just read: read again only once it has let go of them.
-        while (this.#paused !== undefined) await this.#paused.promise;
+        for (let opening = this.#gate.opening; opening !== undefined; opening = this.#gate.opening) await opening;
         const read = await this.conn.read(buffer);
         if (read === null) break;
         chunk = buffer.subarray(0, read);
@@ -349,7 +368,8 @@ function framed(payload: Uint8Array): Uint8Array {
 
 /** The loopback side of one tunnel: writes finish asynchronously, and the read loop waits while paused. */
 class DenoServerLink implements ServerLink {
-  #paused: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Closed while the bridge has paused this side: the read loop waits at it. */
+  readonly #gate = new Gate();
 
   constructor(
     private readonly conn: DenoTcpConn,
@@ -369,15 +389,11 @@ class DenoServerLink implements ServerLink {
   }
 
   pause(): void {
-    if (this.#paused !== undefined) return;
-    let resolve!: () => void;
-    const promise = new Promise<void>((settle) => (resolve = settle));
-    this.#paused = { promise, resolve };
+    this.#gate.close();
   }
 
   resume(): void {
-    this.#paused?.resolve();
-    this.#paused = undefined;
+    this.#gate.open();
   }
 
   end(): void {
@@ -395,7 +411,7 @@ class DenoServerLink implements ServerLink {
         if (read === null || this.tunnel.closed) break;
         this.tunnel.fromServer(buffer.subarray(MAX_SERVER_HEADER, MAX_SERVER_HEADER + read));
         // The frame may still be being written from this buffer: read again only once it has gone.
-        while (this.#paused !== undefined) await this.#paused.promise;
+        for (let opening = this.#gate.opening; opening !== undefined; opening = this.#gate.opening) await opening;
       }
     } catch {
       // A reset from the TLS server ends the tunnel like an orderly close.
