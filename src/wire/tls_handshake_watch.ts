@@ -1,13 +1,14 @@
 /**
- * Follows a TLS handshake from the outside, record by record, for the Deno listener: Deno's TLS server
- * (rustls behind `Deno.serve`) reports neither the SNI, nor the negotiated ALPN, nor why a handshake
- * failed, so the bridge that carries the bytes learns them here.
+ * Follows a TLS handshake from the outside, record by record, for every tunnel listener: the native TLS servers
+ * of Bun and Deno report neither the SNI, nor the negotiated ALPN, nor why a handshake failed, and each TLS stack
+ * words a failure its own way; the listeners learn all of it here, in one vocabulary (tls_handshake_reasons.ts).
  *
  * What can be known without the keys, and how:
  * - SNI and the ALPN offer: the ClientHello (src/wire/tls_client_hello.ts). Bytes are held back until it
  *   is complete and valid, so garbage never reaches the TLS server.
- * - ALPN chosen: rustls picks, in the server's order (`h2`, then `http/1.1`), the first protocol the
- *   client offered; no offer means HTTP/1.1. In TLS 1.2 the ServerHello also says so in clear.
+ * - ALPN chosen: in the listener's order (`h2`, then `http/1.1`), the first protocol the client offered; no
+ *   offer means HTTP/1.1; an offer of only other protocols is refused here (no_application_protocol). In TLS
+ *   1.2 the ServerHello also says so in clear.
  * - Version: the ServerHello (supported_versions for TLS 1.3, else the legacy version).
  * - Completion: TLS 1.2, both sides have sent ChangeCipherSpec; TLS 1.3, the client has sent its
  *   encrypted Finished (the first encrypted client record after the ServerHello that is too long to be
@@ -96,6 +97,11 @@ export class HandshakeWatch {
     this.#phase = 'negotiating';
     this.#alpn = chooseAlpn(result.hello.alpn);
     this.callbacks.hello(result.hello, this.#alpn);
+    if (this.#alpn === 'none') {
+      // Refused here rather than by the TLS server, which would do it in its own way (OpenSSL and BoringSSL with
+      // a plain alert, rustls with an encrypted one): the same answer on every runtime.
+      return this.#fail(serverAlert(Uint8Array.of(2, ALERT_NO_APPLICATION_PROTOCOL), { serverAlpn: SERVER_ALPN }), ALERT_NO_APPLICATION_PROTOCOL);
+    }
     // Whatever followed the ClientHello in the same chunk is already the client's next records.
     this.#client.push(held.subarray(result.hello.length), (type, payload, length) => this.#clientRecord(type, payload, length));
     return held;
@@ -137,7 +143,7 @@ export class HandshakeWatch {
     if (type === CONTENT_ALERT || (type === CONTENT_APPLICATION_DATA && this.#version === 'TLSv1.3' && length === ENCRYPTED_ALERT)) {
       // rustls checks ALPN after its ServerHello, so that refusal arrives encrypted: name the likely cause
       // (without the names the client offered: reasons stay a fixed set for logs and metric labels).
-      this.#fail(serverAlert(payload, this.#alpn === 'none' ? { serverAlpn: SERVER_ALPN } : undefined));
+      this.#fail(serverAlert(payload));
     } else if (type === CONTENT_CHANGE_CIPHER_SPEC) {
       this.#serverCcs = true;
       this.#completeTls12();
@@ -184,7 +190,10 @@ export class HandshakeWatch {
   }
 }
 
-/** What rustls answers: its first protocol the client also offers; HTTP/1.1 when the client offers none. */
+/**
+ * The protocol the listener serves: its first protocol the client also offers (`h2`, then `http/1.1`); HTTP/1.1
+ * when the client offers none; `none` when it offers only others, which the watch refuses.
+ */
 export function chooseAlpn(offered: readonly string[]): string {
   if (offered.length === 0) return 'http/1.1';
   return SERVER_ALPN.find((protocol) => offered.includes(protocol)) ?? 'none';
@@ -267,6 +276,7 @@ function readServerHello(body: Uint8Array): ServerHelloInfo | undefined {
 
 export const ALERT_UNEXPECTED_MESSAGE = 10;
 export const ALERT_DECODE_ERROR = 50;
+export const ALERT_NO_APPLICATION_PROTOCOL = 120;
 
 /** A fatal alert record, for a client whose bytes never reached the TLS server. */
 export function alertRecord(description: number): Uint8Array {

@@ -130,7 +130,18 @@ describe('handshake watch', () => {
     assert.equal(forwarded, 0);
   });
 
-  it('chooses ALPN the way rustls does: server order, HTTP/1.1 without an offer', () => {
+  it('refuses a ClientHello offering none of its protocols with no_application_protocol, forwarding nothing', async () => {
+    // The server here would refuse too; only the ClientHello matters: the watch answers before any server does.
+    const hello = (await capture({ servername: 'echo.tunnel.test', ALPNProtocols: ['spdy/3'] })).filter((chunk) => chunk.from === 'client').slice(0, 1);
+    const { events, forwarded } = watch(hello);
+    assert.deepEqual(events, [
+      'hello echo.tunnel.test none',
+      'failed the TLS server sent a fatal alert: no_application_protocol (the client offered none of the ALPN protocols h2, http/1.1) (alert 120)',
+    ]);
+    assert.equal(forwarded, 0);
+  });
+
+  it("chooses ALPN in the listener's order, HTTP/1.1 without an offer, none for an offer of others only", () => {
     assert.equal(chooseAlpn([]), 'http/1.1');
     assert.equal(chooseAlpn(['http/1.1', 'h2']), 'h2');
     assert.equal(chooseAlpn(['http/1.1']), 'http/1.1');
