@@ -10,12 +10,11 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import { createCertificateAuthority } from '../../src/certs/certificate_authority.ts';
 import { ProxyProcess } from '../support/proxy.ts';
 import { NODE24, ROOT } from '../support/runtimes.ts';
 import { startEverythingServer } from '../support/upstream.ts';
-import { echoThroughTunnel } from './support/mcp.ts';
+import { echoThroughTunnel, writeEverythingConfig } from './support/mcp.ts';
 import {
   addExecutable,
   addSharedLibraries,
@@ -145,17 +144,7 @@ for (const variant of VARIANTS) {
 
     it('serves from /etc/mcp-gateway/config.yaml with a read-only root, ignoring .env and bunfig.toml in /', async () => {
       const configFile = join(mkdtempSync(join(tmpdir(), 'mcp-proxy-image-config-')), 'config.yaml');
-      writeFileSync(
-        configFile,
-        stringify({
-          listen_addr: '127.0.0.1:0',
-          tunnel_domain: DOMAIN,
-          shutdown_timeout: '5s',
-          tls: { cert_file: '/data/tls.crt', key_file: '/data/tls.key' },
-          routes: { everything: upstream.origin },
-          upstream: { allowed_ips: ['127.0.0.0/8'] },
-        }),
-      );
+      writeEverythingConfig(configFile, { domain: DOMAIN, upstreamOrigin: upstream.origin, certFile: '/data/tls.crt', keyFile: '/data/tls.key', extra: { shutdown_timeout: '5s' } });
       chmodSync(configFile, 0o644);
       const child = runInRoot(root, ['/mcp-proxy'], {
         volumes: [
@@ -167,14 +156,9 @@ for (const variant of VARIANTS) {
       const proxy = new ProxyProcess(child, '/etc/mcp-gateway/config.yaml');
       let exit;
       try {
-        const listening = await Promise.race([
-          proxy.waitForLog((line) => line.msg === 'listening'),
-          proxy.exited.then(({ code }) => {
-            throw new Error(`the proxy exited with ${code} before listening:\n${proxy.stderrText.join('\n')}`);
-          }),
-        ]);
+        const listening = await proxy.untilListening();
         assert.equal(listening.runtime, variant.runtime);
-        const port = Number(String(listening.addr).split(':').pop());
+        const port = proxy.port;
         assert.notEqual(port, 1, '.env in the working directory was ignored');
         assert.ok(proxy.logsWith('route configured').length === 1, 'info lines are logged: MCP_PROXY_LOG_LEVEL from .env was ignored');
 

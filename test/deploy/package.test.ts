@@ -15,12 +15,11 @@ import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { ProxyProcess } from '../support/proxy.ts';
 import { ROOT } from '../support/runtimes.ts';
 import { startEverythingServer } from '../support/upstream.ts';
-import { echoThroughTunnel } from './support/mcp.ts';
+import { echoThroughTunnel, writeEverythingConfig } from './support/mcp.ts';
 
 const NAME = 'mcp-tunnel-proxy';
 const DOMAIN = 'package.tunnel.test';
@@ -94,16 +93,7 @@ describe(`npm package ${NAME}`, () => {
     certs = await makeTestCertificates(DOMAIN);
     upstream = await startEverythingServer('streamableHttp');
     configPath = join(certs.directory, 'config.yaml');
-    writeFileSync(
-      configPath,
-      stringify({
-        listen_addr: '127.0.0.1:0',
-        tunnel_domain: DOMAIN,
-        tls: { cert_file: certs.certFile, key_file: certs.keyFile },
-        routes: { everything: upstream.origin },
-        upstream: { allowed_ips: ['127.0.0.0/8'] },
-      }),
-    );
+    writeEverythingConfig(configPath, { domain: DOMAIN, upstreamOrigin: upstream.origin, certFile: certs.certFile, keyFile: certs.keyFile });
   });
 
   after(async () => {
@@ -176,14 +166,9 @@ describe(`npm package ${NAME}`, () => {
     const proxy = new ProxyProcess(child, configPath);
     let exit;
     try {
-      const listening = await Promise.race([
-        proxy.waitForLog((line) => line.msg === 'listening'),
-        proxy.exited.then(({ code }) => {
-          throw new Error(`exited with ${code} before listening:\n${proxy.stderrText.join('\n')}`);
-        }),
-      ]);
+      const listening = await proxy.untilListening();
       assert.equal(listening.runtime, 'node');
-      const port = Number(String(listening.addr).split(':').pop());
+      const port = proxy.port;
       const result = await echoThroughTunnel(`ws://127.0.0.1:${port}/`, certs.caPem, `everything.${DOMAIN}`, 'from the npm package');
       assert.deepEqual(result.echoed, [{ type: 'text', text: 'Echo: from the npm package' }]);
     } finally {

@@ -7,18 +7,17 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import { denoPermissions } from '../../deploy/deno/permissions.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { ProxyProcess } from '../support/proxy.ts';
 import { ROOT } from '../support/runtimes.ts';
 import { startEverythingServer } from '../support/upstream.ts';
-import { echoThroughTunnel } from './support/mcp.ts';
+import { echoThroughTunnel, writeEverythingConfig } from './support/mcp.ts';
 
 const DOMAIN = 'release.tunnel.test';
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
@@ -40,16 +39,7 @@ describe('npm run release', () => {
     certs = await makeTestCertificates(DOMAIN);
     upstream = await startEverythingServer('streamableHttp');
     configPath = join(certs.directory, 'config.yaml');
-    writeFileSync(
-      configPath,
-      stringify({
-        listen_addr: '127.0.0.1:0',
-        tunnel_domain: DOMAIN,
-        tls: { cert_file: certs.certFile, key_file: certs.keyFile },
-        routes: { everything: upstream.origin },
-        upstream: { allowed_ips: ['127.0.0.0/8'] },
-      }),
-    );
+    writeEverythingConfig(configPath, { domain: DOMAIN, upstreamOrigin: upstream.origin, certFile: certs.certFile, keyFile: certs.keyFile });
   });
 
   after(async () => {

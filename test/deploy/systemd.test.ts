@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { denoPermissions } from '../../deploy/deno/permissions.ts';
 import { parseDuration } from '../../src/config/duration.ts';
 import { loadConfig } from '../../src/config/load.ts';
@@ -19,7 +19,7 @@ import { makeTestCertificates, type TestCertificates } from '../support/certs.ts
 import { ProxyProcess } from '../support/proxy.ts';
 import { ROOT } from '../support/runtimes.ts';
 import { startEverythingServer } from '../support/upstream.ts';
-import { echoThroughTunnel } from './support/mcp.ts';
+import { echoThroughTunnel, writeEverythingConfig } from './support/mcp.ts';
 import { ensureTool } from './support/tools.ts';
 
 const UNITS = join(ROOT, 'deploy/systemd');
@@ -149,16 +149,12 @@ describe('systemd units (deploy/systemd/)', () => {
       certs = await makeTestCertificates(DOMAIN);
       upstream = await startEverythingServer('streamableHttp');
       configPath = join(mkdtempSync(join(tmpdir(), 'mcp-proxy-units-config-')), 'config.yaml');
-      writeFileSync(
-        configPath,
-        stringify({
-          listen_addr: '127.0.0.1:0',
-          tunnel_domain: DOMAIN,
-          tls: { cert_file: join(certs.directory, 'tls.crt'), key_file: join(certs.directory, 'tls.key') },
-          routes: { everything: upstream.origin },
-          upstream: { allowed_ips: ['127.0.0.0/8'] },
-        }),
-      );
+      writeEverythingConfig(configPath, {
+        domain: DOMAIN,
+        upstreamOrigin: upstream.origin,
+        certFile: join(certs.directory, 'tls.crt'),
+        keyFile: join(certs.directory, 'tls.key'),
+      });
     });
 
     after(async () => {
@@ -184,13 +180,8 @@ describe('systemd units (deploy/systemd/)', () => {
         const proxy = new ProxyProcess(spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] }), configPath);
         let exit;
         try {
-          const listening = await Promise.race([
-            proxy.waitForLog((line) => line.msg === 'listening'),
-            proxy.exited.then(({ code }) => {
-              throw new Error(`exited with ${code} before listening:\n${proxy.stderrText.join('\n')}`);
-            }),
-          ]);
-          const port = Number(String(listening.addr).split(':').pop());
+          await proxy.untilListening();
+          const port = proxy.port;
           const result = await echoThroughTunnel(`ws://127.0.0.1:${port}/`, certs.caPem, `everything.${DOMAIN}`, unit);
           assert.deepEqual(result.echoed, [{ type: 'text', text: `Echo: ${unit}` }]);
         } finally {

@@ -15,7 +15,7 @@ import { before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { createTunnelClient } from '../../src/client/tunnel_client.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
-import { spawnProxyRaw, startProxyProcess, TEST_DOMAIN, type LogLine } from '../support/proxy.ts';
+import { spawnProxyRaw, startProxyProcess, TEST_DOMAIN, type LogLine, type ProxyProcess } from '../support/proxy.ts';
 import { selectedRuntimes, type RuntimeName } from '../support/runtimes.ts';
 
 const GARBAGE_KEY = '-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n';
@@ -163,11 +163,7 @@ describe('a bad key pair is refused in one shape on every runtime', () => {
       try {
         const loaded = await proxy.waitForLog((line) => line.msg === 'certificate loaded');
         assert.deepEqual(loaded.dns_names, [TEST_DOMAIN, `*.${TEST_DOMAIN}`]);
-        const client = createTunnelClient({ listenerUrl: proxy.listenerUrl, ca: certs.caPem });
-        const socket = await client.connect(`api.${TEST_DOMAIN}`);
-        assert.equal(new X509Certificate(socket.getPeerX509Certificate()!.raw).serialNumber, new X509Certificate(certs.certPem).serialNumber);
-        socket.destroy();
-        client.close();
+        assert.equal(await servedSerial(proxy, certs.caPem), new X509Certificate(certs.certPem).serialNumber);
       } finally {
         await proxy.stop();
       }
@@ -188,14 +184,23 @@ describe('a bad key pair is refused in one shape on every runtime', () => {
           error: 'the private key does not belong to the certificate (their public keys differ)',
           fix: `install the key that was issued with this certificate; the two files are replaced together (${REISSUE})`,
         });
-        const client = createTunnelClient({ listenerUrl: proxy.listenerUrl, ca: certs.caPem });
-        const socket = await client.connect(`api.${TEST_DOMAIN}`);
-        assert.equal(new X509Certificate(socket.getPeerX509Certificate()!.raw).serialNumber, new X509Certificate(certs.certPem).serialNumber);
-        socket.destroy();
-        client.close();
+        assert.equal(await servedSerial(proxy, certs.caPem), new X509Certificate(certs.certPem).serialNumber);
       } finally {
         await proxy.stop();
       }
     });
   }
 });
+
+/** The serial number of the certificate the proxy serves on a new handshake now. */
+async function servedSerial(proxy: ProxyProcess, caPem: string): Promise<string> {
+  const client = createTunnelClient({ listenerUrl: proxy.listenerUrl, ca: caPem });
+  try {
+    const socket = await client.connect(`api.${TEST_DOMAIN}`);
+    const serial = new X509Certificate(socket.getPeerX509Certificate()!.raw).serialNumber;
+    socket.destroy();
+    return serial;
+  } finally {
+    client.close();
+  }
+}

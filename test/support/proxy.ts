@@ -86,6 +86,21 @@ export class ProxyProcess {
     });
   }
 
+  /**
+   * Waits for the `listening` line, or fails with the output if the proxy exits first; sets `port` and returns
+   * the line.
+   */
+  async untilListening(): Promise<LogLine> {
+    const listening = await Promise.race([
+      this.waitForLog((line) => line.msg === 'listening'),
+      this.exited.then(({ code }) => {
+        throw new Error(`the proxy exited with ${code} before listening:\n${this.stderrText.join('\n')}`);
+      }),
+    ]);
+    this.port = Number(String(listening.addr).split(':').pop());
+    return listening;
+  }
+
   /** Like `waitForLog`, but only lines written from now on count. */
   waitForNewLog(predicate: (line: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
     return this.waitForLog(predicate, timeoutMs, this.logs.length);
@@ -123,13 +138,7 @@ export async function startProxyProcess(options: ProxyProcessOptions): Promise<P
     ...(options.readPaths ?? []),
   ], directory);
   const proxy = new ProxyProcess(process, configPath);
-  const listening = await Promise.race([
-    proxy.waitForLog((line) => line.msg === 'listening'),
-    proxy.exited.then(({ code }) => {
-      throw new Error(`proxy exited with ${code} before listening:\n${proxy.stderrText.join('\n')}`);
-    }),
-  ]);
-  proxy.port = Number(String(listening.addr).split(':').pop());
+  await proxy.untilListening();
   return proxy;
 }
 

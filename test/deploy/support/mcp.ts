@@ -1,6 +1,8 @@
 /** One MCP session through the tunnel path (WebSocket → inner TLS → HTTP), as Anthropic's backend opens it. */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { createTunnelClient } from '../../../src/client/tunnel_client.ts';
 
 export interface EchoResult {
@@ -20,4 +22,22 @@ export async function echoThroughTunnel(listenerUrl: string, caPem: string, host
     await client.close();
     tunnel.close();
   }
+}
+
+/**
+ * Writes, to `path`, the configuration the deploy tests serve with: one route `everything` to `upstreamOrigin`
+ * under `domain`, on a loopback port of the proxy's choosing, with the loopback upstream allowed.
+ */
+export function writeEverythingConfig(path: string, options: { domain: string; upstreamOrigin: string; certFile: string; keyFile: string; extra?: Record<string, unknown> }): void {
+  writeFileSync(
+    path,
+    stringify({
+      listen_addr: '127.0.0.1:0',
+      tunnel_domain: options.domain,
+      ...options.extra,
+      tls: { cert_file: options.certFile, key_file: options.keyFile },
+      routes: { everything: options.upstreamOrigin },
+      upstream: { allowed_ips: ['127.0.0.0/8'] },
+    }),
+  );
 }
