@@ -203,8 +203,7 @@ function startInnerServer(pair: KeyPair, inner: InnerServer, options: TunnelList
       respond(outgoing, 403, 'not a tunnel connection\n');
       return;
     }
-    // Counted before @hono/node-server sees the request: it answers a Host it cannot build a URL from itself, and
-    // that answer must pass the bridge like any other.
+    // Counted before the request is handed on, so that whatever answers it passes the bridge like any answer.
     tunnel.requestStarted();
     outgoing.once('close', () => tunnel.requestEnded());
     connections.set(incoming, info);
@@ -226,8 +225,8 @@ function startInnerServer(pair: KeyPair, inner: InnerServer, options: TunnelList
   };
 }
 
-function respond(outgoing: NodeOutgoing, status: number, text: string, headers: Record<string, string> = {}): void {
-  outgoing.writeHead(status, { 'content-type': TEXT_PLAIN, ...headers });
+function respond(outgoing: NodeOutgoing, status: number, text: string): void {
+  outgoing.writeHead(status, { 'content-type': TEXT_PLAIN });
   outgoing.end(text);
 }
 
