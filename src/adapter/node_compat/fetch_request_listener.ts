@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
-import { checkRequestHost, urlAuthority } from '../../proxy/request_host.ts';
+import { urlAuthority } from '../../proxy/request_host.ts';
 import { webStreamFromReadable } from './readable_stream.ts';
 
 export type NodeIncoming = http.IncomingMessage | http2.Http2ServerRequest;
@@ -25,53 +25,62 @@ export type NodeRequestListener = (incoming: NodeIncoming, outgoing: NodeOutgoin
  * `overrideGlobalObjects` installs @hono/node-server's lighter Request and Response as the globals, which its
  * fast paths recognise (a body it can write at once instead of reading a stream); only where the runtime's
  * own globals serve nothing else (Node).
+ *
+ * A request @hono/node-server cannot build a URL for (a Host no URL parser reads) it would answer with an empty
+ * 400 of its own; here it goes to `serve` as it was sent, for the app to judge in the words it uses on every
+ * runtime (src/proxy/request_host.ts). Only such requests are looked at twice; the rest are judged once, by the app.
  */
 export function fetchRequestListener(
-  serve: (request: Request, incoming: NodeIncoming, outgoing: NodeOutgoing) => Response | Promise<Response>,
+  serve: (request: Request, incoming: NodeIncoming) => Response | Promise<Response>,
   options: { readonly overrideGlobalObjects: boolean },
 ): NodeRequestListener {
-  const listener = honoRequestListener(serve, options);
-  return (incoming, outgoing) => {
-    // @hono/node-server answers a Host it cannot build a URL from with an empty 400 of its own; the app
-    // judges such a request instead, from the URL text as received, in the words it uses on every runtime.
-    const unbuildable = requestWithAuthorityAsReceived(incoming);
-    if (unbuildable === undefined) return listener(incoming, outgoing);
-    return Promise.resolve(serve(unbuildable, incoming, outgoing)).then(async (response) => {
-      // Its body, if any, is never read: an HTTP/1.1 connection cannot be reused after it.
-      const closing = 'authority' in incoming ? {} : { connection: 'close' };
-      outgoing.writeHead(response.status, { ...Object.fromEntries(response.headers), ...closing });
-      outgoing.end(Buffer.from(await response.arrayBuffer()));
-    });
-  };
-}
-
-/** A Request for `incoming` when the core refuses its authority, or `undefined` when the URL can be built. */
-function requestWithAuthorityAsReceived(incoming: NodeIncoming): Request | undefined {
-  const hosts: string[] = [];
-  for (let i = 0; i < incoming.rawHeaders.length; i += 2) if (incoming.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(incoming.rawHeaders[i + 1]!);
-  const h2 = 'authority' in incoming;
-  const target = h2 ? incoming.authority : urlAuthority(incoming.url ?? '') ?? hosts[0];
-  const hostHeader = hosts.length === 0 ? null : hosts.join(', ');
-  if (checkRequestHost({ hostHeader, targetAuthority: target, protocol: h2 ? 'h2' : 'http/1.1' }).ok) return undefined;
-  const request = new Request('https://host.invalid/', { method: 'GET', headers: hosts.map((host): [string, string] => ['host', host]) });
-  Object.defineProperty(request, 'url', { value: `https://${target ?? ''}/` });
-  return request;
-}
-
-function honoRequestListener(
-  serve: (request: Request, incoming: NodeIncoming, outgoing: NodeOutgoing) => Response | Promise<Response>,
-  options: { readonly overrideGlobalObjects: boolean },
-): NodeRequestListener {
-  return getRequestListener(
+  // The request @hono/node-server is building a Request for. It builds it, or calls `errorHandler` when it
+  // cannot, synchronously within the listener call below: no other request runs in between.
+  let building: NodeIncoming | undefined;
+  const listener = getRequestListener(
     (request, env) => {
-      const { incoming, outgoing } = env as { incoming: NodeIncoming; outgoing: NodeOutgoing };
+      building = undefined;
+      const { incoming } = env as { incoming: NodeIncoming };
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         Object.defineProperty(request, 'body', { value: requestBodyStream(incoming) });
       }
-      return serve(request, incoming, outgoing);
+      return serve(request, incoming);
     },
-    { overrideGlobalObjects: options.overrideGlobalObjects },
+    {
+      overrideGlobalObjects: options.overrideGlobalObjects,
+      errorHandler: async () => {
+        const incoming = building;
+        building = undefined;
+        if (incoming === undefined) {
+          // Not a Request that could not be built: `serve` threw before it returned a promise.
+          return new Response('internal error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+        }
+        const response = await serve(requestWithAuthorityAsReceived(incoming), incoming);
+        if ('authority' in incoming) return response;
+        // Its body, if any, is never read: an HTTP/1.1 connection cannot be reused after it.
+        const headers = new Headers(response.headers);
+        headers.set('connection', 'close');
+        return new Response(response.body, { status: response.status, headers });
+      },
+    },
   ) as NodeRequestListener;
+  return (incoming, outgoing) => {
+    building = incoming;
+    return listener(incoming, outgoing);
+  };
+}
+
+/**
+ * A stand-in Request for `incoming`, whose authority @hono/node-server could not build a URL from: its Host
+ * fields as received, and a URL whose authority is the one it was sent with, for the app to judge.
+ */
+function requestWithAuthorityAsReceived(incoming: NodeIncoming): Request {
+  const hosts: string[] = [];
+  for (let i = 0; i < incoming.rawHeaders.length; i += 2) if (incoming.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(incoming.rawHeaders[i + 1]!);
+  const target = 'authority' in incoming ? incoming.authority : (urlAuthority(incoming.url ?? '') ?? hosts[0]);
+  const request = new Request('https://host.invalid/', { method: 'GET', headers: hosts.map((host): [string, string] => ['host', host]) });
+  Object.defineProperty(request, 'url', { value: `https://${target ?? ''}/` });
+  return request;
 }
 
 function requestBodyStream(incoming: Readable): ReadableStream<Uint8Array> {
