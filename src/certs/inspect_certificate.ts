@@ -3,6 +3,7 @@ import type { X509Certificate } from '@peculiar/x509';
 import x509 from './x509.ts';
 import { CertificateError } from './errors.ts';
 import { importPrivateKeyPem, isSameKeyPair } from './keys.ts';
+import { hex } from '../wire/bytes.ts';
 import { parseCertificatePem } from './parse_certificate.ts';
 import { singlePemBlock } from './pem.ts';
 
@@ -41,8 +42,7 @@ export async function certificateFingerprint(pem: string, what: string): Promise
 }
 
 async function sha256Hex(der: BufferSource): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', der);
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', der)));
 }
 
 /** Whether `certPem` carries a valid signature by the key of `issuerPem`. */

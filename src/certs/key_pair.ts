@@ -13,7 +13,9 @@ import type { X509Certificate } from '@peculiar/x509';
 import x509 from './x509.ts';
 import { childrenOf, DerError, readOnly, TAG, type DerElement } from '../check/der.ts';
 import { PrivateKeyError, readPrivateKey as readPrivateKeyForm } from '../check/private_key_forms.ts';
+import { samePublicJwk } from './keys.ts';
 import { pemBlocks, singlePemBlock, type PemBlock } from './pem.ts';
+import { hex } from '../wire/bytes.ts';
 
 /** Which of the two files a problem is in. */
 export type KeyPairFile = 'certificate' | 'key';
@@ -50,7 +52,7 @@ export async function checkKeyPair(certPem: string, keyPem: string): Promise<Che
   const keyJwk = await crypto.subtle.exportKey('jwk', key.cryptoKey);
   for (const [index, certificate] of chain.entries()) {
     const publicKey = await importPublicKey(certificate);
-    if (publicKey === undefined || !samePublicKey(keyJwk, await crypto.subtle.exportKey('jwk', publicKey))) continue;
+    if (publicKey === undefined || !samePublicJwk(keyJwk, await crypto.subtle.exportKey('jwk', publicKey))) continue;
     if (index === 0) {
       checkKeySize(keyJwk);
       return { certificate, chainLength: chain.length };
@@ -281,14 +283,3 @@ async function importPublicKey(certificate: X509Certificate): Promise<CryptoKey 
   }
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-/** Whether two JWKs carry the same public key. */
-function samePublicKey(a: JsonWebKey, b: JsonWebKey): boolean {
-  if (a.kty !== b.kty) return false;
-  if (a.kty === 'RSA') return a.n === b.n && a.e === b.e;
-  if (a.kty === 'EC') return a.crv === b.crv && a.x === b.x && a.y === b.y;
-  return a.crv === b.crv && a.x === b.x;
-}

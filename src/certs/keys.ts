@@ -80,7 +80,12 @@ export async function isSameKeyPair(privateKey: CryptoKey, publicKey: CryptoKey)
     crypto.subtle.exportKey('jwk', privateKey),
     crypto.subtle.exportKey('jwk', publicKey),
   ]);
-  if (priv.kty !== pub.kty) return false;
-  if (priv.kty === 'RSA') return priv.n === pub.n && priv.e === pub.e;
-  return priv.crv === pub.crv && priv.x === pub.x && priv.y === pub.y;
+  return samePublicJwk(priv, pub);
+}
+
+/** Whether two JWKs (a private key's or a public key's) carry the same public key: RSA, EC or OKP (Ed25519). */
+export function samePublicJwk(a: JsonWebKey, b: JsonWebKey): boolean {
+  if (a.kty !== b.kty) return false;
+  if (a.kty === 'RSA') return a.n === b.n && a.e === b.e;
+  return a.crv === b.crv && a.x === b.x && a.y === b.y;
 }

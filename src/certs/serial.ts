@@ -1,4 +1,5 @@
 /** Certificate serial numbers: 128 bits from the CSPRNG (RFC 5280 §4.1.2.2 allows up to 20 octets). */
+import { hex } from '../wire/bytes.ts';
 
 /**
  * A random positive 128-bit serial as hex. @peculiar/x509 encodes it as a DER INTEGER, dropping
@@ -8,5 +9,5 @@ export function randomSerialHex(): string {
   const bytes = new Uint8Array(16);
   do crypto.getRandomValues(bytes);
   while (bytes.every((byte) => byte === 0));
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return hex(bytes);
 }

@@ -28,6 +28,7 @@ import type { Output, Snapshot } from './output/output.ts';
 import { sameState, type StoredState } from './output/stored_state.ts';
 import { serverCertificateStatus } from './server_certificate_status.ts';
 import { storedCa, type StoredCa } from './stored_ca.ts';
+import { hex } from '../wire/bytes.ts';
 
 /** A server certificate is re-issued by `init` once at most this fraction of `--cert-duration` remains. */
 const REISSUE_FRACTION = 1 / 3;
@@ -266,5 +267,5 @@ async function likelyNeedsNewServerCertificate(
 }
 
 function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+  return hex(crypto.getRandomValues(new Uint8Array(bytes)));
 }

@@ -1,4 +1,4 @@
-/** Byte-array helpers shared by the wire codecs (HTTP/1.1, WebSocket, TLS handshake watch). */
+/** Byte-array helpers shared by the wire codecs and whatever else handles raw bytes. */
 
 /**
  * The chunks, in order, in one new array. Always a copy, never a view of a chunk: callers keep the result
@@ -36,5 +36,12 @@ export function latin1(bytes: Uint8Array): string {
   if (decoded !== undefined && !/[^\x00-\xff]/.test(decoded)) return decoded;
   let out = '';
   for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return out;
+}
+
+/** Bytes as lower-case hexadecimal, two digits a byte. */
+export function hex(bytes: Uint8Array): string {
+  let out = '';
+  for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
   return out;
 }

@@ -17,7 +17,7 @@
  *   or either side closing before completion.
  * Once the handshake is decided the watch is done and the bridge stops feeding it.
  */
-import { concatBytes } from './bytes.ts';
+import { concatBytes, hex } from './bytes.ts';
 import { parseClientHello, MAX_CLIENT_HELLO, type ClientHello } from './tls_client_hello.ts';
 import { HANDSHAKE_FAILURE, clientAlert, serverAlert } from './tls_handshake_reasons.ts';
 
@@ -281,10 +281,4 @@ export const ALERT_NO_APPLICATION_PROTOCOL = 120;
 /** A fatal alert record, for a client whose bytes never reached the TLS server. */
 export function alertRecord(description: number): Uint8Array {
   return Uint8Array.of(CONTENT_ALERT, 3, 3, 0, 2, 2, description);
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = '';
-  for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
-  return out;
 }

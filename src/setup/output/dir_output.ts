@@ -29,6 +29,7 @@ import { SetupOutputError } from '../errors.ts';
 import { errorCode, type FileStatus, type SetupFileSystem } from './file_system.ts';
 import { OutputConflict, type Output, type Snapshot } from './output.ts';
 import { ITEM_NAMES, normaliseItem, type ItemName, type StoredState } from './stored_state.ts';
+import { hex } from '../../wire/bytes.ts';
 
 export const FILE_MODES: Readonly<Record<ItemName, number>> = {
   'tunnel-id': 0o644,
@@ -331,6 +332,6 @@ class OwnerAdopter {
 function snapshotName(now: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const stamp = `${now.getUTCFullYear()}_${pad(now.getUTCMonth() + 1)}_${pad(now.getUTCDate())}_${pad(now.getUTCHours())}_${pad(now.getUTCMinutes())}_${pad(now.getUTCSeconds())}`;
-  const random = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join('');
+  const random = hex(crypto.getRandomValues(new Uint8Array(4)));
   return `..${stamp}.${random}`;
 }
