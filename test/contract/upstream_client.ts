@@ -342,7 +342,7 @@ export function upstreamClientContract(start: () => FixtureProcess): void {
     const count = hooks.seen.length;
     const reply = await fetchVia({ url: plainUrl('/redirect') });
     assert.equal(reply.status, 302);
-    assert.equal(header(reply, 'location'), 'http://10.0.0.5:8080/elsewhere');
+    assert.equal(header(reply, 'location'), '/elsewhere');
     assert.equal(hooks.seen.length, count + 1);
   });
 

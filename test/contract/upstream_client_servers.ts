@@ -177,7 +177,8 @@ export function upstreamApp(hooks: AppHooks, gzipped: Buffer): http.RequestListe
           response.end(gzipped);
           return;
         case '/redirect':
-          response.writeHead(302, { location: 'http://10.0.0.5:8080/elsewhere' });
+          // Relative, to this server: a client that followed it would be seen asking for /elsewhere.
+          response.writeHead(302, { location: '/elsewhere' });
           response.end();
           return;
         case '/hold':
