@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -79,13 +79,31 @@ function hostPathOf(service: Service, containerPath: string, data: string): { pa
   return mount && { path: mount.source + containerPath.slice(mount.target.length), readOnly: mount.readOnly };
 }
 
+/**
+ * A Node binary any user can run: this one, copied into a directory every user may enter. The one running the
+ * tests may sit in a directory only its owner enters (npm's Node 24 lives in the checkout, which may be in a
+ * 0700 temporary directory), and a probe running as another user could not start it.
+ */
+let probeNodePath: string | undefined;
+function probeNode(): string {
+  if (probeNodePath === undefined) {
+    const directory = mkdtempSync(join(tmpdir(), 'mcp-proxy-compose-node-'));
+    process.once('exit', () => rmSync(directory, { recursive: true, force: true }));
+    chmodSync(directory, 0o755);
+    probeNodePath = join(directory, 'node');
+    copyFileSync(process.execPath, probeNodePath);
+    chmodSync(probeNodePath, 0o755);
+  }
+  return probeNodePath;
+}
+
 /** Opens each path for reading as `user` (a plain `node -e`, so the project need not be readable by it). */
 function readAs(user: { uid: number; gid: number }, paths: readonly string[]): Record<string, string> {
   const probe =
     "const fs = require('node:fs'); const seen = {};" +
     "for (const path of process.argv.slice(1)) { try { fs.readFileSync(path); seen[path] = 'read'; } catch (error) { seen[path] = error.code; } }" +
     'process.stdout.write(JSON.stringify(seen));';
-  const result = spawnSync(process.execPath, ['-e', probe, ...paths], { ...user, encoding: 'utf8', env: {} });
+  const result = spawnSync(probeNode(), ['-e', probe, ...paths], { ...user, encoding: 'utf8', env: {} });
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout) as Record<string, string>;
 }
@@ -93,7 +111,7 @@ function readAs(user: { uid: number; gid: number }, paths: readonly string[]): R
 /** Creates and removes a file in `directory` as `user`: what setup needs to store a new snapshot. */
 function canWriteAs(user: { uid: number; gid: number }, directory: string): boolean {
   const probe = "const fs = require('node:fs'); const file = process.argv[1] + '/.write-probe'; fs.writeFileSync(file, ''); fs.rmSync(file);";
-  return spawnSync(process.execPath, ['-e', probe, directory], { ...user, env: {} }).status === 0;
+  return spawnSync(probeNode(), ['-e', probe, directory], { ...user, env: {} }).status === 0;
 }
 
 /** Every item setup stores, as it stores them (contents are placeholders: only the files' modes matter). */
