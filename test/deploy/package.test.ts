@@ -9,16 +9,17 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeTestCertificates, type TestCertificates } from '../support/certs.ts';
 import { ProxyProcess } from '../support/proxy.ts';
 import { ROOT } from '../support/runtimes.ts';
 import { startEverythingServer } from '../support/upstream.ts';
+import { stageCheckout } from './support/checkout.ts';
 import { echoThroughTunnel, writeEverythingConfig } from './support/mcp.ts';
 
 const NAME = 'mcp-tunnel-proxy';
@@ -28,22 +29,6 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const APACHE_2_0_SHA256 = 'cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30';
 /** Nothing listens here: a registry request fails at once instead of leaving this machine. */
 const NO_REGISTRY = 'http://127.0.0.1:9/';
-
-/** A copy of the working tree as a fresh clone has it: tracked and unignored files, node_modules linked. */
-function stageCheckout(): string {
-  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(listed.status, 0, listed.stderr);
-  const stage = mkdtempSync(join(tmpdir(), 'mcp-proxy-package-checkout-'));
-  for (const path of listed.stdout.split('\0')) {
-    // --cached lists files deleted in the working tree too.
-    if (path === '' || !existsSync(join(ROOT, path))) continue;
-    mkdirSync(dirname(join(stage, path)), { recursive: true });
-    // Timestamps kept: scripts/ensure-deps.mjs compares package-lock.json with node_modules by mtime.
-    cpSync(join(ROOT, path), join(stage, path), { preserveTimestamps: true, verbatimSymlinks: true });
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
-  return stage;
-}
 
 /** npm with nothing from this machine's configuration or the caller's npm: a private HOME and cache. */
 function npmEnv(home: string): Record<string, string> {
@@ -79,7 +64,7 @@ describe(`npm package ${NAME}`, () => {
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'mcp-proxy-package-home-'));
     const env = npmEnv(home);
-    stage = stageCheckout();
+    stage = stageCheckout('mcp-proxy-package-checkout-', { linkNodeModules: true });
     const pack = succeeded(run('npm', ['pack', '--json', '--pack-destination', home], stage, env));
     // prepack's own output comes before npm's JSON.
     packed = (JSON.parse(pack.stdout.slice(pack.stdout.indexOf('\n[') + 1)) as Array<typeof packed>)[0]!;
