@@ -1,7 +1,7 @@
 // Compiles the single binary for this platform with the release flags (no download needed), and links
 // `dist/setup` to it: invoked under the name `setup`, the binary is the setup component.
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { buildBinary, buildBundle } from './release.mjs';
+import { buildBinary, buildBundle, builtLine } from './release.mjs';
 
 mkdirSync('dist', { recursive: true });
 buildBinary('dist/mcp-proxy');
@@ -9,3 +9,5 @@ buildBinary('dist/mcp-proxy');
 buildBundle('dist/mcp-proxy.mjs');
 rmSync('dist/setup', { force: true });
 symlinkSync('mcp-proxy', 'dist/setup');
+console.log(builtLine('dist/mcp-proxy', '(the single binary; dist/setup links to it)'));
+console.log(builtLine('dist/mcp-proxy.mjs', '(the bundle, for Node or Deno)'));

@@ -125,13 +125,18 @@ function parseArgs(argv) {
   return options;
 }
 
+/** `path  12.3 MB`: one line per file a build made. */
+export function builtLine(path, note = '') {
+  return `${path}  ${(statSync(path).size / 1_000_000).toFixed(1)} MB${note ? `  ${note}` : ''}`;
+}
+
 function main(argv) {
   const options = parseArgs(argv);
   if (options.bundle) {
     const outfile = resolve(ROOT, options.bundle);
     mkdirSync(dirname(outfile), { recursive: true });
     buildBundle(outfile);
-    console.log(`${outfile}  ${(statSync(outfile).size / 1_000_000).toFixed(1)} MB`);
+    console.log(builtLine(outfile));
     return;
   }
   if (options.imageRoot) {
@@ -154,7 +159,7 @@ function main(argv) {
   for (const target of options.targets) built.push(buildBinary(join(out, `${prefix}-${target.replace(/^bun-/, '')}`), target));
   built.push(buildBundle(join(out, `${prefix}.mjs`)));
   writeFileSync(join(out, 'SHA256SUMS'), built.map((path) => `${sha256(path)}  ${basename(path)}\n`).join(''));
-  for (const path of built) console.log(`${path}  ${(statSync(path).size / 1_000_000).toFixed(1)} MB`);
+  for (const path of built) console.log(builtLine(path));
   console.log(`${join(out, 'SHA256SUMS')}`);
 }
 

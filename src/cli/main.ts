@@ -29,13 +29,17 @@ const SERVE_FLAGS: readonly FlagSpec[] = [
 
 const USAGE = `Usage:
   mcp-proxy [-config PATH] [-tunnel-domain DOMAIN]   serve the tunnel listener
-  mcp-proxy check [-config PATH] [--ca CA.pem] [--json]
+  mcp-proxy check [-config PATH] [-tunnel-domain DOMAIN] [--ca CA.pem] [--json]
                                                      verify config, certificates and upstreams
-  mcp-proxy probe --ca CA.pem [-config PATH] [--route NAME] [--bridge PORT]
+  mcp-proxy probe --ca CA.pem [-config PATH] [-tunnel-domain DOMAIN] [--listen HOST:PORT]
+                  [--route NAME] [--path /mcp] [--timeout 10s] [--json]
                                                      play the backend: verify each route end to end
+  mcp-proxy probe --bridge LOCAL_PORT --route NAME --ca CA.pem [-config PATH] [--listen HOST:PORT]
+                                                     carry plain HTTP from 127.0.0.1:LOCAL_PORT through the tunnel
   mcp-proxy demo [--once]                            run a self-contained demo on loopback
   mcp-proxy setup init|renew-cert [flags]            provision credentials (also: invoked as "setup")
   mcp-proxy version                                  print the version
+  mcp-proxy COMMAND --help                           a command's flags in full
 
 Flags for serving:
 ${formatFlagUsage(SERVE_FLAGS.filter((spec) => spec.name !== 'h'))}
@@ -43,6 +47,13 @@ ${formatFlagUsage(SERVE_FLAGS.filter((spec) => spec.name !== 'h'))}
 Environment (overridden by flags, override the file):
   MCP_PROXY_CONFIG, MCP_PROXY_LISTEN_ADDR, MCP_PROXY_LOG_LEVEL,
   MCP_PROXY_SHUTDOWN_TIMEOUT, MCP_PROXY_TUNNEL_DOMAIN
+
+Exit codes:
+  0  serve: stopped by a signal after draining; check: no check failed (warnings allowed);
+     probe: every probed route is healthy
+  1  serve: invalid configuration or a failure at start; check: a check failed; probe: a route is not healthy
+  2  a usage error (an unknown command or flag, a missing or malformed value); probe: it could not run
+     (configuration, CA file)
 
 Signals: SIGTERM or SIGINT drain in-flight requests for up to shutdown_timeout, then exit 0.
 `;

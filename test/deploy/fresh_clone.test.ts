@@ -71,6 +71,8 @@ describe('a fresh clone', () => {
     assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
     assert.match(result.stdout, /^ℹ pass [1-9]\d*\nℹ fail 0$/m);
     assert.ok(existsSync(join(clone, 'dist', 'mcp-proxy')), 'the binary was built');
+    // The build says what it made (`npm run build:binary` runs the same script).
+    assert.match(result.stdout, /^dist\/mcp-proxy {2}\d+\.\d MB {2}\(the single binary; dist\/setup links to it\)$/m);
     assert.equal(changes(clone), '');
   });
 });
