@@ -7,7 +7,7 @@ import { SERVICE_ACCOUNT_DIR } from './kubernetes/in_cluster_config.ts';
 import { errorCode } from './output/file_system.ts';
 import { nodeFileSystem } from './output/node_file_system.ts';
 
-export function createDefaultSetupDeps(options: { logger?: Logger; print?: (text: string) => void } = {}): SetupDeps {
+export function createDefaultSetupDeps(options: { logger?: Logger; print?: (text: string) => void; version?: string } = {}): SetupDeps {
   const env = process.env;
   return {
     env,
@@ -29,5 +29,6 @@ export function createDefaultSetupDeps(options: { logger?: Logger; print?: (text
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     logger: options.logger ?? createLogger('info'),
     print: options.print ?? ((text) => process.stdout.write(text)),
+    version: options.version,
   };
 }

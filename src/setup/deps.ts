@@ -20,8 +20,10 @@ export interface SetupDeps {
   readonly sleep: (ms: number) => Promise<void>;
   /** Progress and errors, as JSON lines. */
   readonly logger: Logger;
-  /** Standard output: `--help` text. */
+  /** Standard output: `--help` and `--version` text. */
   readonly print: (text: string) => void;
+  /** What `--version` prints, as `mcp-proxy --version` does (`mcp-proxy 0.1.0 (node 22.12.0)`); `mcp-proxy <VERSION>` when absent. */
+  readonly version?: string;
   /** Per-attempt HTTP timeout; 30 s when absent. */
   readonly requestTimeoutMs?: number;
   /** The service-account mount; the standard path when absent. */

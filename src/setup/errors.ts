@@ -64,7 +64,7 @@ export class SetupApiError extends SetupError {
   }
 }
 
-export type OutputErrorCode = 'OUTPUT_IO' | 'OUTPUT_CONTENT' | 'OUTPUT_CONFLICT' | 'OUTPUT_EMPTY' | 'KUBERNETES_API';
+export type OutputErrorCode = 'OUTPUT_IO' | 'OUTPUT_CONTENT' | 'OUTPUT_CONFLICT' | 'OUTPUT_EMPTY' | 'OUTPUT_EXISTS' | 'KUBERNETES_API';
 
 export class SetupOutputError extends SetupError {
   override readonly name = 'SetupOutputError';

@@ -1,4 +1,6 @@
-/** Flags and environment of `setup init` and `setup renew-cert`, validated into options (spec §5.3, §5.5). */
+/** Flags and environment of `setup init`, `setup renew-cert` and `setup certs`, validated into options (spec §5.3, §5.5). */
+import { normaliseDomain } from '../certs/domain_name.ts';
+import { CertificateError } from '../certs/errors.ts';
 import { parseDuration } from '../config/duration.ts';
 import { parseApiUrl } from './api/api_url.ts';
 import { parseArguments, stringValue, type FlagDefinition, type FlagValues } from './arguments.ts';
@@ -38,6 +40,14 @@ export const RENEW_FLAGS: readonly FlagDefinition[] = [
   HELP_FLAG,
 ];
 
+export const CERTS_FLAGS: readonly FlagDefinition[] = [
+  { name: 'tunnel-domain', kind: 'string', placeholder: 'DOMAIN', usage: 'the tunnel\'s domain from the Console, e.g. abcd1234.tunnel.anthropic.com (env TUNNEL_DOMAIN; required)' },
+  OUTPUT_FLAG,
+  CERT_DURATION_FLAG,
+  { name: 'overwrite', kind: 'boolean', usage: 'replace a CA or server key pair already in the output (the new CA must be registered again)' },
+  HELP_FLAG,
+];
+
 export interface InitOptions {
   readonly apiUrl: URL;
   readonly tunnelId: string | undefined;
@@ -52,6 +62,14 @@ export interface RenewOptions {
   readonly renewBeforeMs: number;
 }
 
+export interface CertsOptions {
+  /** Normalised: lower case, no trailing dot. */
+  readonly tunnelDomain: string;
+  readonly output: OutputSpec;
+  readonly certDurationMs: number;
+  readonly overwrite: boolean;
+}
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function parseInitFlags(argv: readonly string[]): FlagValues {
@@ -60,6 +78,10 @@ export function parseInitFlags(argv: readonly string[]): FlagValues {
 
 export function parseRenewFlags(argv: readonly string[]): FlagValues {
   return parseArguments(argv, RENEW_FLAGS, 'setup renew-cert');
+}
+
+export function parseCertsFlags(argv: readonly string[]): FlagValues {
+  return parseArguments(argv, CERTS_FLAGS, 'setup certs');
 }
 
 export async function initOptions(flags: FlagValues, env: Env, inKubernetes: () => Promise<boolean>): Promise<InitOptions> {
@@ -90,6 +112,32 @@ export async function renewOptions(flags: FlagValues, inKubernetes: () => Promis
     output: await outputOption(flags, inKubernetes, 'setup renew-cert'),
     certDurationMs: durationOption(flags, 'cert-duration', DEFAULT_CERT_DURATION, false),
     renewBeforeMs: durationOption(flags, 'renew-before', DEFAULT_RENEW_BEFORE, true),
+  };
+}
+
+export async function certsOptions(flags: FlagValues, env: Env, inKubernetes: () => Promise<boolean>): Promise<CertsOptions> {
+  const fromFlag = stringValue(flags, 'tunnel-domain');
+  const text = fromFlag ?? nonEmpty(env.TUNNEL_DOMAIN);
+  const source = fromFlag !== undefined ? '--tunnel-domain' : 'TUNNEL_DOMAIN';
+  if (text === undefined) {
+    throw new SetupUsageError(
+      'setup certs: --tunnel-domain (or TUNNEL_DOMAIN) is required: the domain the Console shows for the tunnel, e.g. --tunnel-domain=abcd1234.tunnel.anthropic.com',
+    );
+  }
+  let tunnelDomain: string;
+  try {
+    tunnelDomain = normaliseDomain(text);
+  } catch (error) {
+    if (!(error instanceof CertificateError)) throw error;
+    throw new SetupUsageError(
+      `${source} ${JSON.stringify(text)} is not a DNS name; give the tunnel's domain without scheme, port, path or wildcard, e.g. ${source === '--tunnel-domain' ? '--tunnel-domain=' : 'TUNNEL_DOMAIN='}abcd1234.tunnel.anthropic.com`,
+    );
+  }
+  return {
+    tunnelDomain,
+    output: await outputOption(flags, inKubernetes, 'setup certs'),
+    certDurationMs: durationOption(flags, 'cert-duration', DEFAULT_CERT_DURATION, false),
+    overwrite: flags.has('overwrite'),
   };
 }
 

@@ -133,10 +133,10 @@ describe('setup commands and help', () => {
   it('refuses a missing or unknown command with exit 2', async () => {
     const none = harness();
     assert.equal(await runSetup([], none.deps), EXIT_USAGE);
-    assert.equal(none.logs[0]?.error, 'setup: a command is required: init or renew-cert (see setup --help)');
+    assert.equal(none.logs[0]?.error, 'setup: a command is required: init, renew-cert or certs (see setup --help)');
     const unknown = harness();
     assert.equal(await runSetup(['check'], unknown.deps), EXIT_USAGE);
-    assert.equal(unknown.logs[0]?.error, 'setup: unknown command "check"; use init or renew-cert (see setup --help)');
+    assert.equal(unknown.logs[0]?.error, 'setup: unknown command "check"; use init, renew-cert or certs (see setup --help)');
     assert.deepEqual([unknown.logs[0]?.msg, unknown.logs[0]?.level, unknown.logs[0]?.code], ['setup failed', 'error', 'SETUP_USAGE']);
   });
 });
