@@ -6,7 +6,8 @@
 export interface ConfigIssue {
   /**
    * What the issue is about: a key path (`routes.wiki`, `upstream.allowed_ips[2]`), a variable or flag
-   * with its layer (`MCP_PROXY_LOG_LEVEL (environment)`), or `''` for the file as a whole.
+   * with its layer (`MCP_PROXY_LOG_LEVEL (environment)`), or {@link WHOLE_FILE} for the file as a whole
+   * (it cannot be read, or it is not YAML).
    */
   readonly path: string;
   /** What is wrong, naming the value seen. */
@@ -20,6 +21,9 @@ export interface ConfigIssue {
   /** 1-based, when known (YAML syntax errors). */
   readonly column?: number;
 }
+
+/** The `path` of an issue with the configuration file as a whole; the issue's `source` names the file. */
+export const WHOLE_FILE = 'config file';
 
 export class ConfigError extends Error {
   override readonly name: string = 'ConfigError';
@@ -39,7 +43,7 @@ export class ConfigError extends Error {
   static unreadable(path: string, cause: unknown): ConfigError {
     const message = cause instanceof Error ? cause.message : String(cause);
     const issue: ConfigIssue = {
-      path: '',
+      path: WHOLE_FILE,
       source: path,
       message,
       hint:
@@ -66,6 +70,16 @@ function formatIssue(issue: ConfigIssue): string {
     where += `${where ? ' ' : ''}line ${issue.line}`;
     if (issue.column !== undefined) where += `, column ${issue.column}`;
   }
-  const parts = [where, issue.path, `${issue.message}. Fix: ${issue.hint}`].filter((part) => part !== '');
+  // The file's name already says that the issue is about the file.
+  const path = issue.path === WHOLE_FILE && issue.source !== undefined ? '' : issue.path;
+  const parts = [where, path, `${issue.message}. Fix: ${issue.hint}`].filter((part) => part !== '');
   return `  ${parts.join(': ').replaceAll('\n', '\n      ')}`;
+}
+
+/**
+ * The fields of a log line about one issue, the same for a refused start (`invalid configuration`) and a
+ * refused reload, so that one reading (and one alert rule) serves both.
+ */
+export function issueLogFields(issue: ConfigIssue): Record<string, unknown> {
+  return { path: issue.path, file: issue.source, line: issue.line, error: issue.message, fix: issue.hint };
 }

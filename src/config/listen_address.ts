@@ -15,7 +15,6 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
 /** Parses a listen address, naming it `what` in the message when it is not one. */
 export function checkListenAddress(text: string, what: string): Checked<ListenAddress> {
   const shown = `${what} ${quote(text)}`;
-  const example = /^[0-9]+$/.test(text) ? `:${text}` : ':8080';
   let hostResult: Checked<string | undefined>;
   let portText: string;
   if (text.startsWith('[')) {
@@ -27,7 +26,13 @@ export function checkListenAddress(text: string, what: string): Checked<ListenAd
     portText = text.slice(close + 2);
   } else {
     const colon = text.lastIndexOf(':');
-    if (colon === -1) return fail(`${shown} has no port`, `write it as host:port, e.g. "${example}"`);
+    if (colon === -1 && /^[0-9]+$/.test(text)) {
+      return fail(
+        `${shown} is a port without the ":" before it`,
+        `write ":${text}" to listen on every interface, or "127.0.0.1:${text}" for this host only`,
+      );
+    }
+    if (colon === -1) return fail(`${shown} has no port`, 'write it as host:port, e.g. ":8080"');
     const host = text.slice(0, colon);
     hostResult = host === '' ? ok(undefined) : checkHostName(host);
     portText = text.slice(colon + 1);

@@ -5,7 +5,7 @@
 import { type ConfigIssue, ConfigError } from './errors.ts';
 import { type MergedLayers, mergeLayers } from './merge.ts';
 import { formatPath } from './path.ts';
-import type { ConfigLayer, ConfigSource } from './source.ts';
+import type { ConfigLayer, ConfigSource, PathKey } from './source.ts';
 import { DEFAULT_CONFIG_PATH, type ProxyConfig } from './types.ts';
 import { type FoundProblem, validateConfigValues } from './validate.ts';
 
@@ -18,7 +18,11 @@ export async function loadConfig(sources: readonly ConfigSource[]): Promise<Prox
   }
   const merged = mergeLayers(layers);
   const result = validateConfigValues(merged.values);
-  if (!result.ok) throw new ConfigError(sortByLine(result.problems.map((found) => toIssue(found, merged))));
+  const issues = [
+    ...layers.flatMap((layer) => layer.issues ?? []),
+    ...(result.ok ? [] : result.problems.map((found) => toIssue(found, merged))),
+  ];
+  if (!result.ok || issues.length > 0) throw new ConfigError(sortByLine(issues));
   const sourcePath = layers.findLast((layer) => layer.filePath !== undefined)?.filePath;
   return deepFreeze({ ...result.config, sourcePath });
 }
@@ -45,7 +49,7 @@ function toIssue(found: FoundProblem, merged: MergedLayers): ConfigIssue {
     const name = exact ? location?.name : undefined;
     return {
       path: name === undefined ? path : `${name} (${layer.source})`,
-      message,
+      message: name === undefined ? message : renameSubject(message, found.path.at(-1), name),
       hint,
       ...(layer.filePath === undefined ? {} : { source: layer.filePath }),
       ...(location?.line === undefined ? {} : { line: location.line }),
@@ -53,6 +57,14 @@ function toIssue(found: FoundProblem, merged: MergedLayers): ConfigIssue {
     };
   }
   return { path, message, hint };
+}
+
+/**
+ * A message that starts with the key's name (`listen_addr "8080" is ...`) names what the operator wrote
+ * instead when the value came from a variable or flag (`MCP_PROXY_LISTEN_ADDR "8080" is ...`).
+ */
+function renameSubject(message: string, key: PathKey | undefined, name: string): string {
+  return typeof key === 'string' && message.startsWith(`${key} `) ? `${name}${message.slice(key.length)}` : message;
 }
 
 /** Issues with a line first, in file order; the rest keep the order they were found in. */

@@ -4,6 +4,8 @@
  * knows how to point at where a value was written so messages can name the line or the variable.
  */
 
+import type { ConfigIssue } from './errors.ts';
+
 export type PathKey = string | number;
 
 /** Where a value of a layer was written. */
@@ -28,6 +30,11 @@ export interface ConfigLayer {
    * when the layer cannot say.
    */
   readonly locate?: (path: readonly PathKey[], part: 'key' | 'value') => ValueLocation | undefined;
+  /**
+   * Problems found while reading the layer that still left values to check (a repeated key, whose last
+   * value counts): reported together with the problems of the values, so that one run shows them all.
+   */
+  readonly issues?: readonly ConfigIssue[];
 }
 
 export interface ConfigSource {

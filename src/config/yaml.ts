@@ -1,10 +1,22 @@
 /**
- * Reads `config.yaml` text into a layer. Syntax errors, repeated keys and a document that is not a
- * mapping are refused here with line and column; everything else is the schema's job. The parsed node
+ * Reads `config.yaml` text into a layer. Syntax errors and a document that is not a mapping are refused
+ * here with line and column; repeated keys are found here too but go with the layer, so that they are
+ * reported together with the schema's findings; everything else is the schema's job. The parsed node
  * tree is kept so later issues can name the line of any key or value.
  */
-import { type Document, type Node, LineCounter, type YAMLError, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import { type ConfigIssue, ConfigError } from './errors.ts';
+import {
+  type Document,
+  type Node,
+  LineCounter,
+  type YAMLError,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  parseDocument,
+  visit,
+} from 'yaml';
+import { type ConfigIssue, ConfigError, WHOLE_FILE } from './errors.ts';
 import { formatPath } from './path.ts';
 import { describeValue } from './problem.ts';
 import type { ConfigLayer, PathKey, ValueLocation } from './source.ts';
@@ -17,22 +29,24 @@ export function parseConfigYaml(text: string, source: string): ConfigLayer {
   // Repeated keys are found below, with the path and both lines, rather than by the parser.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number): { line: number; column: number } => {
-    const { line, col } = lineCounter.linePos(offset);
+    // The parser reports what it missed at the end of the text at the end of the text, which is past the
+    // last line when the file ends with a newline: the last character is the last place in the file.
+    const { line, col } = lineCounter.linePos(Math.max(0, Math.min(offset, text.length - 1)));
     return { line, column: col };
   };
 
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((error) => syntaxIssue(error, source, at(error.pos[0]))));
+    throw new ConfigError(doc.errors.map((error) => syntaxIssue(error, source, at(syntaxErrorOffset(doc, error)))));
   }
   const repeated = findRepeatedKeys(doc, source, at);
-  if (repeated.length > 0) throw new ConfigError(repeated);
 
   const contents = doc.contents;
   if (contents !== null && !isMap(contents)) {
     const seen = isSeq(contents) ? 'a list' : describeValue(isScalar(contents) ? contents.value : contents);
     throw new ConfigError([
+      ...repeated,
       {
-        path: '',
+        path: WHOLE_FILE,
         source,
         ...at(contents.range[0]),
         message: `the configuration must be a mapping of settings, got ${seen}`,
@@ -47,8 +61,9 @@ export function parseConfigYaml(text: string, source: string): ConfigLayer {
   } catch (error) {
     // Unresolvable or excessive aliases surface only when values are built.
     throw new ConfigError([
+      ...repeated,
       {
-        path: '',
+        path: WHOLE_FILE,
         source,
         message: `YAML error: ${error instanceof Error ? error.message : String(error)}`,
         hint: 'check the anchors (&name) and aliases (*name) in the file',
@@ -60,7 +75,26 @@ export function parseConfigYaml(text: string, source: string): ConfigLayer {
     filePath: source,
     values: (values ?? {}) as Record<string, unknown>,
     locate: (path, part) => locate(doc, path, part, at),
+    issues: repeated,
   };
+}
+
+/**
+ * Where to report a syntax error. A quote left open swallows the rest of the file, so the parser notices
+ * only at the end: the quote's own position is the one that helps.
+ */
+function syntaxErrorOffset(doc: Document, error: YAMLError): number {
+  const offset = error.pos[0];
+  if (error.code !== 'MISSING_CHAR') return offset;
+  let opened: number | undefined;
+  visit(doc, {
+    Scalar(_key, node) {
+      const range = node.range;
+      const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE';
+      if (quoted && range && range[0] < offset && offset <= range[2]) opened = range[0];
+    },
+  });
+  return opened ?? offset;
 }
 
 const SYNTAX_HINTS: Readonly<Record<string, string>> = {
@@ -73,7 +107,7 @@ const SYNTAX_HINTS: Readonly<Record<string, string>> = {
 
 function syntaxIssue(error: YAMLError, source: string, position: { line: number; column: number }): ConfigIssue {
   return {
-    path: '',
+    path: WHOLE_FILE,
     source,
     ...position,
     message: `YAML syntax error: ${error.message}`,
@@ -119,7 +153,8 @@ function locate(doc: Document, path: readonly PathKey[], part: 'key' | 'value', 
   for (const step of path) {
     if (isAlias(node)) node = node.resolve(doc);
     if (isMap(node)) {
-      const pair = node.items.find((item) => keyText(item.key) === String(step));
+      // The last of repeated keys, whose value is the one used.
+      const pair = node.items.findLast((item) => keyText(item.key) === String(step));
       if (!pair) return undefined;
       keyNode = pair.key;
       node = pair.value;

@@ -34,8 +34,8 @@ describe('checkListenAddress messages', () => {
 
   it('a bare port suggests the colon form', () => {
     assert.deepEqual(problemOf('8080'), {
-      message: 'listen_addr "8080" has no port',
-      hint: 'write it as host:port, e.g. ":8080"',
+      message: 'listen_addr "8080" is a port without the ":" before it',
+      hint: 'write ":8080" to listen on every interface, or "127.0.0.1:8080" for this host only',
     });
   });
 

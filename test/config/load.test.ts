@@ -219,8 +219,8 @@ describe('errors from the environment and flags name the variable or flag', () =
     assert.deepEqual(await issuesOf(COMPOSE_EXAMPLE, { env }), [
       {
         path: 'MCP_PROXY_LISTEN_ADDR (environment)',
-        message: 'listen_addr "8080" has no port',
-        hint: 'write it as host:port, e.g. ":8080"',
+        message: 'MCP_PROXY_LISTEN_ADDR "8080" is a port without the ":" before it',
+        hint: 'write ":8080" to listen on every interface, or "127.0.0.1:8080" for this host only',
       },
       {
         path: 'MCP_PROXY_SHUTDOWN_TIMEOUT (environment)',
@@ -234,7 +234,7 @@ describe('errors from the environment and flags name the variable or flag', () =
     assert.deepEqual(await issuesOf(COMPOSE_EXAMPLE, { tunnelDomain: 'https://abcd.tunnel.anthropic.com' }), [
       {
         path: '-tunnel-domain (flags)',
-        message: 'tunnel_domain "https://abcd.tunnel.anthropic.com" is a URL, not a hostname',
+        message: '-tunnel-domain "https://abcd.tunnel.anthropic.com" is a URL, not a hostname',
         hint: 'remove the scheme and write only the hostname, such as abcd1234.tunnel.anthropic.com',
       },
     ]);
@@ -485,7 +485,7 @@ describe('unknown keys, wrong types, missing keys', () => {
         source: CONFIG_PATH,
         line: 14,
         message: 'unknown key "foo"',
-        hint: 'remove it; the keys allowed here are listen_addr, admin_addr, log_level, shutdown_timeout, tunnel_domain, tls, routes, upstream',
+        hint: 'remove it; the keys allowed here are listen_addr, admin_addr, allow_browser_upgrades, log_level, shutdown_timeout, tunnel_domain, tls, routes, upstream, policies',
       },
     ]);
   });
@@ -607,8 +607,8 @@ ${ECHO_ROUTE}upstream:
         path: 'admin_addr',
         source: CONFIG_PATH,
         line: 10,
-        message: 'admin_addr "9090" has no port',
-        hint: 'write it as host:port, e.g. ":9090"',
+        message: 'admin_addr "9090" is a port without the ":" before it',
+        hint: 'write ":9090" to listen on every interface, or "127.0.0.1:9090" for this host only',
       },
     ]);
   });
@@ -656,7 +656,7 @@ describe('the file itself', () => {
     assert.equal(error.code, 'CONFIG_INVALID');
     assert.deepEqual(error.issues, [
       {
-        path: '',
+        path: 'config file',
         source: missing,
         message: 'open /etc/mcp-gateway/missing.yaml: no such file or directory',
         hint: 'check the path (set it with -config or MCP_PROXY_CONFIG) and that the user the proxy runs as can read the file',
@@ -672,7 +672,7 @@ describe('the file itself', () => {
     const issues = await issuesOf('listen_addr: ":8080"\ntls:\n\tcert_file: a\n');
     assert.deepEqual(issues, [
       {
-        path: '',
+        path: 'config file',
         source: CONFIG_PATH,
         line: 3,
         column: 1,
@@ -682,7 +682,7 @@ describe('the file itself', () => {
     ]);
     assert.deepEqual(await issuesOf('listen_addr: ":8080"\nlog_level: a: b\n'), [
       {
-        path: '',
+        path: 'config file',
         source: CONFIG_PATH,
         line: 2,
         column: 12,
@@ -716,10 +716,37 @@ describe('the file itself', () => {
     ]);
   });
 
+  it('a repeated key is reported together with the other problems of the file', async () => {
+    const issues = await issuesOf(`${BASE}routes:\n  echo: http://a:1\n  echo: http://b\nlog_level: loud\n`);
+    assert.deepEqual(
+      issues.map((issue) => [issue.line, issue.path, issue.message]),
+      [
+        [8, 'routes.echo', 'key "echo" is repeated (first written on line 7)'],
+        [8, 'routes.echo', 'invalid upstream (must be scheme://host:port): "http://b" has no port'],
+        [9, 'log_level', '"loud" is not a log level'],
+      ],
+    );
+  });
+
+  it('an unclosed quote is reported at the line where the quote opens', async () => {
+    const issues = await issuesOf(`${BASE}${ECHO_ROUTE}log_level: 'debug\nshutdown_timeout: 3s\n`);
+    assert.deepEqual(
+      issues.map((issue) => [issue.path, issue.line, issue.column, issue.message]),
+      [['config file', 8, 12, "YAML syntax error: Missing closing 'quote"]],
+    );
+    const [opened] = await issuesOf('listen_addr: ":8080\n');
+    assert.deepEqual([opened?.line, opened?.column], [1, 14]);
+  });
+
+  it('a syntax error at the very end of the file is placed on its last line, not past it', async () => {
+    const [issue] = await issuesOf('listen_addr: ":8080"\nroutes: [\n');
+    assert.equal(issue?.line, 2);
+  });
+
   it('a document that is not a mapping is refused; an empty one reports the required keys', async () => {
     assert.deepEqual(await issuesOf('- listen_addr: ":8080"\n'), [
       {
-        path: '',
+        path: 'config file',
         source: CONFIG_PATH,
         line: 1,
         column: 1,
