@@ -1,5 +1,5 @@
 /**
- * The tunnel CA (spec §4.1, §4.3): ECDSA P-256, valid five years, BasicConstraints CA:TRUE (critical),
+ * The tunnel CA (certificate requirements: https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference): ECDSA P-256, valid five years, BasicConstraints CA:TRUE (critical),
  * KeyUsage keyCertSign + cRLSign (critical), SubjectKeyIdentifier; self-signed with ECDSA-SHA256.
  * Its certificate is what gets registered on the tunnel; its key only ever signs server certificates.
  */

@@ -1,5 +1,5 @@
 /**
- * The server certificate the proxy presents in the inner TLS (spec §4.2, §4.3): signed directly by the
+ * The server certificate the proxy presents in the inner TLS (certificate requirements: https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference): signed directly by the
  * tunnel CA, SAN `<domain>` and `*.<domain>`, AuthorityKeyIdentifier = the CA's SubjectKeyIdentifier,
  * EKU serverAuth, KeyUsage digitalSignature (+ keyEncipherment for RSA), random 128-bit serial,
  * SHA-256 signature. RSA 4096 by default; ECDSA P-256 is there for quick throwaway certificates.

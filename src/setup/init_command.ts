@@ -1,5 +1,5 @@
 /**
- * `setup init` (spec §5.4): authenticate; attach to the tunnel (flag or TUNNEL_ID, else the one stored in
+ * `setup init` (https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference): authenticate; attach to the tunnel (flag or TUNNEL_ID, else the one stored in
  * the output, else create one); make sure a CA is registered on it; issue the server certificate; reveal
  * or rotate the tunnel token; write everything.
  *

@@ -1,4 +1,4 @@
-/** Flags and environment of `setup init`, `setup renew-cert` and `setup certs`, validated into options (spec §5.3, §5.5). */
+/** Flags and environment of `setup init`, `setup renew-cert` and `setup certs`, validated into options (as https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference lists them). */
 import { normaliseDomain } from '../certs/domain_name.ts';
 import { CertificateError } from '../certs/errors.ts';
 import { parseDuration } from '../config/duration.ts';

@@ -1,5 +1,5 @@
 /**
- * `setup renew-cert` (spec §5.5): a new server key and certificate signed by the stored CA, written over
+ * `setup renew-cert` (https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference): a new server key and certificate signed by the stored CA, written over
  * the stored pair. No API calls and no credentials: only access to the output. With `--renew-before`
  * it does nothing (exit 0) while the current certificate has more than that long left; `0` (the
  * default) always renews.

@@ -1,4 +1,4 @@
-/** The generated CA, checked with the real openssl against every rule of spec §4.1 and §4.3. */
+/** The generated CA, checked with the real openssl against every rule of the reference's certificate requirements. */
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';

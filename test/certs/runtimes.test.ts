@@ -57,7 +57,7 @@ for (const [runtime, command] of Object.entries(COMMANDS)) {
       assert.match(String(checks.caSubjectKeyId), /^[0-9a-f]{40}$/);
     });
 
-    it('produces a CA and an RSA 4096 server certificate that openssl verifies, with the §4 extensions', async () => {
+    it('produces a CA and an RSA 4096 server certificate that openssl verifies, with the extensions the tunnel requires', async () => {
       const { ca, server } = await run();
       await withFiles({ 'ca.crt': ca.certPem, 'tls.crt': server.certPem, 'tls.key': server.keyPem }, async (dir) => {
         const verify = await openssl(['verify', '-x509_strict', '-purpose', 'sslserver', '-verify_hostname', `echo.${DOMAIN}`, '-CAfile', join(dir, 'ca.crt'), join(dir, 'tls.crt')]);

@@ -1,4 +1,4 @@
-/** The server certificate, checked with the real openssl against every rule of spec §4.2 and §4.3. */
+/** The server certificate, checked with the real openssl against every rule of the reference's certificate requirements. */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';

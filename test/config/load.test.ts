@@ -27,7 +27,7 @@ const DEFAULT_UPSTREAM = {
   tls: { caFile: undefined, includeSystemCas: false },
 };
 
-describe('documented examples (spec §3.2) load unchanged', () => {
+describe('the config.yaml examples of the reference load unchanged', () => {
   it('the programmatic Compose example', async () => {
     const expected: ProxyConfig = {
       listenAddr: { host: undefined, port: 8080, text: ':8080' },

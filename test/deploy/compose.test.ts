@@ -1,7 +1,7 @@
 /**
  * deploy/compose/: both Compose files are accepted by Debian's docker-compose (`config` validates the
  * file and prints it resolved), and the resolved stacks carry the documented shape and hardening
- * (spec §9.1). The example config is accepted by the proxy's own loader. As root, the tests act as each
+ * (https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/deploy-compose). The example config is accepted by the proxy's own loader. As root, the tests act as each
  * service's user on a data/ written by setup's own output code: the proxy reads the key pair and
  * nothing secret, setup reads and writes everything.
  */

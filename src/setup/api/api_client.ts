@@ -1,5 +1,5 @@
 /**
- * Calls to the Tunnels API (spec §7): the documented headers on every call, JSON in and out, responses
+ * Calls to the Tunnels API (https://platform.claude.com/docs/en/api/beta/tunnels): the documented headers on every call, JSON in and out, responses
  * validated against the documented shapes, failures turned into actionable errors (api_failure.ts).
  */
 import * as v from 'valibot';
@@ -14,7 +14,7 @@ import { parseErrorBody } from './error_body.ts';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 export const TUNNELS_BETA = 'mcp-tunnels-2026-06-22';
-/** Added for federation tokens, as the official SDK does (spec §7, NOT DOCUMENTED item 19). */
+/** Added for federation tokens, as the official SDK does (not in the API reference; the SDK sends it). */
 export const OAUTH_BETA = 'oauth-2025-04-20';
 export const USER_AGENT = `mcp-tunnel-setup/${VERSION}`;
 /** The official SDK caps what it reads; so do we. */

@@ -1,6 +1,6 @@
 /**
  * Turns a failed Tunnels API call into an error that says what to do. 401 and 403 get the explanations
- * of spec §6.5 and the claude.ai docs, per credential kind; every message ends with the `request-id`.
+ * of the federation reference (https://platform.claude.com/docs/en/manage-claude/wif-reference) and the claude.ai docs, per credential kind; every message ends with the `request-id`.
  */
 import { SetupApiError, SetupAuthError, type ApiErrorCode } from '../errors.ts';
 import type { ApiCredential } from './api_credential.ts';

@@ -1,4 +1,4 @@
-/** The Tunnels API objects setup reads (spec §7.1), validated on arrival. Unknown fields are ignored. */
+/** The Tunnels API objects setup reads (https://platform.claude.com/docs/en/api/beta/tunnels), validated on arrival. Unknown fields are ignored. */
 import * as v from 'valibot';
 
 const timestamp = v.nullish(v.string());

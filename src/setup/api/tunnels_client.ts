@@ -1,5 +1,5 @@
 /**
- * The Tunnels API endpoints setup uses (spec §7.2). The two calls that are not idempotent and whose
+ * The Tunnels API endpoints setup uses (https://platform.claude.com/docs/en/api/beta/tunnels). The two calls that are not idempotent and whose
  * duplicates count against a limit (creating a tunnel: 10 per organization; registering a CA: 2 per
  * tunnel) are never repeated blindly: after a failure that may have taken effect, the client looks for
  * the result first (by the unique display name, by the CA fingerprint) and only then tries again.

@@ -1,5 +1,5 @@
 /**
- * Which credential setup uses, from the environment (spec §5.2). Two modes:
+ * Which credential setup uses, from the environment (the setup component in https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference). Two modes:
  *
  * - API key (claude.ai organizations): `API_TOKEN`.
  * - Workload identity federation (Console organizations): `ANTHROPIC_FEDERATION_RULE_ID`,

@@ -1,5 +1,5 @@
 /**
- * The OIDC identity token presented in the exchange, read and checked before it is sent (spec §6.5):
+ * The OIDC identity token presented in the exchange, read and checked before it is sent (errors: https://platform.claude.com/docs/en/manage-claude/wif-reference):
  * a signed JWT (compact JWS), an asymmetric algorithm, a `kid`, `sub`, `iat` and an `exp` still in the
  * future, at most 16 KiB. The server would refuse anything else with an opaque `Authentication failed`;
  * checking here lets the message say what is wrong. The signature is not verified: that is the server's

@@ -1,5 +1,5 @@
 /**
- * Workload identity federation (spec §6): the OIDC identity token is exchanged for a short-lived bearer
+ * Workload identity federation (https://platform.claude.com/docs/en/manage-claude/wif-reference): the OIDC identity token is exchanged for a short-lived bearer
  * token with an RFC 7523 jwt-bearer grant at `POST {api-url}/v1/oauth/token`.
  *
  * Retried only on 429: an identity token carrying a `jti` is single-use, so repeating an exchange whose

@@ -1,4 +1,4 @@
-/** The `--output` value: `dir:/path` or `k8s-secret:NAME` (spec §5.3). */
+/** The `--output` value: `dir:/path` or `k8s-secret:NAME` (https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference). */
 import { SetupUsageError } from '../errors.ts';
 
 export type OutputSpec = { readonly kind: 'dir'; readonly path: string } | { readonly kind: 'k8s-secret'; readonly name: string };

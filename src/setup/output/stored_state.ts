@@ -1,5 +1,5 @@
 /**
- * What setup stores (spec §5.6): the same names as `dir:` file names and as `k8s-secret:` keys.
+ * What setup stores (the setup component in https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference): the same names as `dir:` file names and as `k8s-secret:` keys.
  * `token-version` is this implementation's name for the change-detection value (not documented).
  */
 

@@ -1,6 +1,6 @@
 /**
- * A local stand-in for the Claude API endpoints setup uses, following the documented shapes (spec §6,
- * §7): the token exchange, tunnels, certificates, reveal and rotate, and the standard error body with a
+ * A local stand-in for the Claude API endpoints setup uses, following the documented shapes (https://platform.claude.com/docs/en/manage-claude/wif-reference,
+ * https://platform.claude.com/docs/en/api/beta/tunnels): the token exchange, tunnels, certificates, reveal and rotate, and the standard error body with a
  * `request-id` header. It keeps state like the real service (limits of 10 tunnels and 2 active CAs),
  * records every request it received, and can be told to fail particular requests.
  * Listens on 127.0.0.1 only.
