@@ -1,9 +1,15 @@
 /**
  * The first two stages of a probe, on a connection of their own: open the WebSocket to the listener, then
  * run the inner TLS handshake with the route's hostname as SNI. The certificate is accepted for
- * inspection whatever it is (so the diagnosis can say what is wrong with it) and the connection is closed
- * straight after the handshake: nothing is ever sent over it. The MCP stage then opens its own tunnel
- * with the tunnel client, which verifies for real.
+ * inspection whatever it is (so the diagnosis can say what is wrong with it), and nothing is ever sent
+ * over the connection. The MCP stage then opens its own tunnel with the tunnel client, which verifies for
+ * real.
+ *
+ * A completed handshake is closed as a TLS client closes one, not cut: close_notify, then the WebSocket's
+ * closing handshake, waited for. The client's last flight (its Finished) leaves only just before the
+ * client reports the handshake done; a connection cut at that moment may lose it, and the proxy, which
+ * follows the handshake from the outside, then rightly logs `tls handshake failed` (the client closed
+ * during the handshake) and counts a failure: an alarm for the operator, raised by a probe.
  */
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -38,8 +44,13 @@ export async function observeHandshake(options: HandshakeOptions): Promise<Hands
     if (websocket.kind !== 'open') return { websocket, websocketMs, tls: undefined, tlsMs: undefined };
     options.onTlsStage?.();
     const tlsStarted = performance.now();
-    const outcome = await untilAborted(handshake(tunnel.stream, options.ca, options.hostname, tunnel.onClose), options.signal);
-    return { websocket, websocketMs, tls: outcome, tlsMs: performance.now() - tlsStarted };
+    const { outcome, socket } = await untilAborted(handshake(tunnel.stream, options.ca, options.hostname, tunnel.onClose), options.signal);
+    const tlsMs = performance.now() - tlsStarted;
+    if (socket !== undefined) {
+      socket.end();
+      await untilAborted(tunnel.closed, options.signal);
+    }
+    return { websocket, websocketMs, tls: outcome, tlsMs };
   } finally {
     tunnel.close();
   }
@@ -49,6 +60,9 @@ interface Tunnel {
   readonly stream: Duplex;
   readonly outcome: Promise<WebSocketOutcome>;
   readonly onClose: (listener: () => void) => void;
+  /** Settles once the WebSocket has closed, however it closed. */
+  readonly closed: Promise<void>;
+  /** Cuts the connection at once (a no-op once it has closed). */
   close(): void;
 }
 
@@ -70,10 +84,12 @@ function openTunnel(listenerUrl: string): Tunnel {
     });
     socket.once('error', (error: Error) => resolve({ kind: 'failed', code: errorCode(error), message: error.message }));
   });
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   return {
     stream,
     outcome,
     onClose: (listener) => socket.once('close', listener),
+    closed,
     close: () => {
       socket.terminate();
       stream.destroy();
@@ -85,7 +101,13 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function handshake(stream: Duplex, ca: string, hostname: string, onClose: (listener: () => void) => void): Promise<TlsOutcome> {
+/** The outcome; when the handshake completed, also the TLS socket, still open, for the caller to close. */
+function handshake(
+  stream: Duplex,
+  ca: string,
+  hostname: string,
+  onClose: (listener: () => void) => void,
+): Promise<{ outcome: TlsOutcome; socket: tls.TLSSocket | undefined }> {
   return new Promise((resolve) => {
     const socket = tls.connect({
       socket: stream,
@@ -95,7 +117,7 @@ function handshake(stream: Duplex, ca: string, hostname: string, onClose: (liste
       // Inspect, do not trust: the verdict is read from `authorized` below and the socket is never used.
       rejectUnauthorized: false,
     });
-    const fail = (error: Error): void => resolve({ kind: 'failed', code: errorCode(error), message: error.message });
+    const fail = (error: Error): void => resolve({ outcome: { kind: 'failed', code: errorCode(error), message: error.message }, socket: undefined });
     socket.on('error', fail);
     onClose(() => fail(new Error('the tunnel closed during the TLS handshake')));
     socket.once('secureConnect', () => {
@@ -103,14 +125,16 @@ function handshake(stream: Duplex, ca: string, hostname: string, onClose: (liste
       const certificate = describeCertificate(peer);
       const nameError = tls.checkServerIdentity(hostname, peer);
       resolve({
-        kind: 'established',
-        version: socket.getProtocol() ?? 'unknown',
-        alpn: socket.alpnProtocol || undefined,
-        certificate,
-        verifyError: socket.authorized ? undefined : String(socket.authorizationError),
-        nameError: nameError?.message,
+        outcome: {
+          kind: 'established',
+          version: socket.getProtocol() ?? 'unknown',
+          alpn: socket.alpnProtocol || undefined,
+          certificate,
+          verifyError: socket.authorized ? undefined : String(socket.authorizationError),
+          nameError: nameError?.message,
+        },
+        socket,
       });
-      socket.destroy();
     });
   });
 }

@@ -77,6 +77,14 @@ async function startSilentServer(): Promise<{ server: TcpServer; sockets: Set<So
 
 const portOf = (server: { address(): AddressInfo | string | null }): number => (server.address() as AddressInfo).port;
 
+/** The sum of a metric's samples in a Prometheus exposition (0 when it has none). */
+function metricSum(exposition: string, name: string): number {
+  return exposition
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 for (const runtime of selectedRuntimes()) {
   describe(`probe against the proxy on ${runtime}`, () => {
     let certs: TestCertificates;
@@ -91,6 +99,7 @@ for (const runtime of selectedRuntimes()) {
     let expired: ProxyProcess;
     let wrongNameCa: string;
     let expiredCa: string;
+    let metricsUrl: string;
 
     /** Probes the main proxy with its own config file; later flags override these. */
     const probe = (...argv: string[]): Promise<Run> =>
@@ -101,6 +110,27 @@ for (const runtime of selectedRuntimes()) {
       assert.equal(document.routes.length, 1, run.stdout);
       assert.equal(document.healthy, document.routes[0]!.healthy);
       return { run, result: document.routes[0]! };
+    };
+    const scrape = async (): Promise<string> => (await fetch(metricsUrl)).text();
+    /**
+     * Runs `work` (probes of the main proxy), waits until the proxy has closed every tunnel connection, and returns
+     * what the handshake watch made of them: the `tls handshake failed` lines and the failure counter's increase.
+     */
+    const handshakeFailuresLeftBy = async (work: () => Promise<unknown>): Promise<{ lines: unknown[]; counted: number }> => {
+      const fromLine = proxy.logs.length;
+      const before = metricSum(await scrape(), 'mcp_proxy_tls_handshake_failures_total');
+      await work();
+      let exposition = await scrape();
+      // Bounded: a connection the probe left open fails the test instead of hanging it.
+      for (let attempt = 0; metricSum(exposition, 'mcp_proxy_tunnel_connections') > 0; attempt++) {
+        assert.ok(attempt < 100, `the probe's tunnel connections are still open:\n${exposition}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        exposition = await scrape();
+      }
+      return {
+        lines: proxy.logs.slice(fromLine).filter((line) => line.msg === 'tls handshake failed'),
+        counted: metricSum(exposition, 'mcp_proxy_tls_handshake_failures_total') - before,
+      };
     };
 
     before(async () => {
@@ -159,11 +189,13 @@ for (const runtime of selectedRuntimes()) {
             log_level: 'info',
             // 127.0.0.2 is refused while the loopback upstreams on 127.0.0.1 are allowed.
             upstream: { allowed_ips: ['127.0.0.1/32'], tls: { ca_file: caFile } },
+            admin_addr: '127.0.0.1:0',
           },
         }),
         startProxyProcess({ runtime, certs: otherName, routes: { everything: everything.origin }, config: { log_level: 'info' } }),
         startProxyProcess({ runtime, certs: lapsed, routes: { everything: everything.origin }, config: { log_level: 'info' } }),
       ]);
+      metricsUrl = `http://${String((await proxy.waitForLog((line) => line.msg === 'admin listening')).addr)}/metrics`;
     });
 
     after(async () => {
@@ -187,6 +219,16 @@ for (const runtime of selectedRuntimes()) {
       assert.deepEqual(result.tls?.subject_alt_names, [`DNS:${TEST_DOMAIN}`, `DNS:*.${TEST_DOMAIN}`]);
       const deleted = await proxy.waitForLog((line) => line.msg === 'request completed' && line.route === 'everything' && line.method === 'DELETE');
       assert.equal(deleted.status, 200);
+    });
+
+    it('leaves no handshake failure behind on the proxy: no "tls handshake failed" line, no count', async () => {
+      // A healthy route, every route (each failing past the TLS stage), and a certificate the probe does not trust.
+      const left = await handshakeFailuresLeftBy(async () => {
+        assert.equal((await probeRoute('everything')).result.healthy, true);
+        assert.equal((await probe()).code, 1);
+        assert.equal((await probeRoute('everything', '--ca', wrongNameCa)).result.error?.code, 'tls_untrusted');
+      });
+      assert.deepEqual(left, { lines: [], counted: 0 });
     });
 
     it('prints one line per route, a diagnosis with its fix for each failure, and exits 1', async () => {
