@@ -26,6 +26,10 @@ export function diffConfig(before: ProxyConfig, after: ProxyConfig): ConfigDiff 
   compare('tunnel_domain', before.tunnelDomain, after.tunnelDomain);
   compare('tls', before.tls, after.tls);
   compare('upstream', before.upstream, after.upstream);
+  // The listener asks at every upgrade request (TunnelListenerOptions.allowBrowserUpgrades): no restart needed.
+  compare('allow_browser_upgrades', before.allowBrowserUpgrades === true, after.allowBrowserUpgrades === true);
+  // Swapped whole with the state; a changed file a policy reads is not a configuration change.
+  compare('policies', before.policies, after.policies);
   const restartRequired: string[] = [];
   if (!sameAddress(before.listenAddr, after.listenAddr)) restartRequired.push('listen_addr');
   if (!sameAddress(before.adminAddr, after.adminAddr)) restartRequired.push('admin_addr');

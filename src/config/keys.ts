@@ -15,6 +15,12 @@ import type { PathKey } from './source.ts';
 /** Known keys of a mapping; `undefined` below a key whose value has no fixed keys (a leaf, `routes`). */
 type KeyTree = ReadonlyMap<string, KeyTree | undefined>;
 
+/**
+ * Stands for every key of a mapping whose keys are the operator's own names (`policies`, keyed by route)
+ * but whose values have fixed keys; such a schema names them with `v.metadata({ eachValue })`.
+ */
+const ANY_KEY = '<name>';
+
 export interface KeyProblem {
   readonly path: readonly PathKey[];
   readonly problem: Problem;
@@ -34,12 +40,12 @@ function walk(
   out: KeyProblem[],
 ): void {
   for (const key of Object.keys(values)) {
-    if (!known.has(key)) {
+    if (!known.has(key) && !known.has(ANY_KEY)) {
       const problem = { message: `unknown key ${quote(key)}`, hint: suggest(key, known, at) };
       out.push({ path: [...at, key], problem });
       continue;
     }
-    const below = known.get(key);
+    const below = known.has(key) ? known.get(key) : known.get(ANY_KEY);
     const value = values[key];
     if (below !== undefined && isMapping(value)) walk(value, below, [...at, key], out);
   }
@@ -115,9 +121,26 @@ function objectEntries(schema: unknown): Readonly<Record<string, unknown>> | und
 }
 
 function keyTree(schema: GenericSchema): KeyTree | undefined {
+  const each = eachValueSchema(schema);
+  if (each !== undefined) return new Map([[ANY_KEY, keyTree(each)]]);
   const entries = objectEntries(schema);
   if (entries === undefined) return undefined;
   return new Map(Object.entries(entries).map(([key, child]) => [key, keyTree(child as GenericSchema)]));
+}
+
+/** The `eachValue` a mapping's schema declares in its pipe (see {@link ANY_KEY}), looking through wrappers. */
+function eachValueSchema(schema: unknown): GenericSchema | undefined {
+  if (typeof schema !== 'object' || schema === null) return undefined;
+  const shape = schema as { type?: unknown; metadata?: unknown; wrapped?: unknown; pipe?: unknown };
+  if (shape.wrapped !== undefined) return eachValueSchema(shape.wrapped);
+  if (!Array.isArray(shape.pipe)) return undefined;
+  for (const item of shape.pipe as unknown[]) {
+    const metadata = (item as { type?: unknown; metadata?: unknown }).metadata;
+    if ((item as { type?: unknown }).type === 'metadata' && isMapping(metadata) && metadata.eachValue !== undefined) {
+      return metadata.eachValue as GenericSchema;
+    }
+  }
+  return undefined;
 }
 
 function flatten(tree: KeyTree, at: readonly string[]): KnownKey[] {

@@ -4,6 +4,7 @@
  * problem between fields: every issue of a file is reported in one run.
  */
 import { checkOptionalListenAddress, checkTunnelDomain } from './fields.ts';
+import { findPolicyRelationProblems } from './policies.ts';
 import { type Problem, isMapping, quote } from './problem.ts';
 import { checkRouteKey } from './routes.ts';
 import type { PathKey } from './source.ts';
@@ -17,7 +18,7 @@ export interface RelationProblem {
 }
 
 export function findRelationProblems(values: Readonly<Record<string, unknown>>): RelationProblem[] {
-  return [...routeProblems(values), ...ipValidationProblems(values), ...adminAddrProblems(values)];
+  return [...routeProblems(values), ...ipValidationProblems(values), ...adminAddrProblems(values), ...findPolicyRelationProblems(values)];
 }
 
 /** Bare-label keys need `tunnel_domain`; `https` upstreams need a trust anchor. */

@@ -19,47 +19,11 @@ import {
   checkOptionalListenAddress,
   checkTunnelDomain,
 } from './fields.ts';
-import { type Checked, type Problem, describeValue, encodeProblem, isMapping } from './problem.ts';
+import { policiesSchema } from './policies.ts';
+import { describeValue, encodeProblem, isMapping } from './problem.ts';
 import { ROUTES_EXAMPLE, checkRoutes, routesEmpty, routesNotAMapping } from './routes.ts';
+import { field, missingKey, section } from './schema_parts.ts';
 import type { Route } from './types.ts';
-
-/** A field converted by a checker; the checker's problem becomes the issue. */
-function field<T>(check: (value: unknown) => Checked<T>) {
-  return v.pipe(
-    v.unknown(),
-    v.rawTransform<unknown, T>(({ dataset, addIssue, NEVER }) => {
-      const result = check(dataset.value);
-      if (result.ok) return result.value;
-      addIssue({ message: encodeProblem(result.problem) });
-      return NEVER;
-    }),
-  );
-}
-
-/**
- * A nested mapping of settings. `requiredHints` says how to add each required key; the type check comes
- * first because valibot's object schema would take a list for an object.
- */
-function section<const TEntries extends v.ObjectEntries>(
-  key: string,
-  entries: TEntries,
-  requiredHints: Readonly<Record<string, string>> = {},
-) {
-  return v.pipe(
-    v.custom<Record<string, unknown>>(isMapping, (issue) =>
-      encodeProblem({
-        message: `expected a mapping (indented "key: value" lines), got ${describeValue(issue.input)}`,
-        hint: `write ${key} as a mapping of its settings (${Object.keys(entries).join(', ')})`,
-      }),
-    ),
-    v.object(entries, (issue) => encodeProblem(missingKey(issue, requiredHints))),
-  );
-}
-
-function missingKey(issue: v.BaseIssue<unknown>, hints: Readonly<Record<string, string>>): Problem {
-  const key = String(issue.path?.[0]?.key);
-  return { message: `the required key ${key} is missing`, hint: hints[key] ?? `add ${key}` };
-}
 
 const allowedIps = v.pipe(
   v.custom<unknown[]>(
@@ -107,6 +71,7 @@ export const configSchema = v.object(
   {
     listen_addr: field((value) => checkListenAddressValue(value, 'listen_addr')),
     admin_addr: v.nullish(field((value) => checkOptionalListenAddress(value, 'admin_addr'))),
+    allow_browser_upgrades: flag('allow_browser_upgrades'),
     log_level: v.nullish(field(checkLogLevel), 'info'),
     shutdown_timeout: v.nullish(field((value) => checkDuration(value, 'shutdown_timeout')), '30s'),
     tunnel_domain: v.nullish(field(checkTunnelDomain)),
@@ -139,6 +104,7 @@ export const configSchema = v.object(
       }),
       {},
     ),
+    policies: policiesSchema,
   },
   (issue) =>
     encodeProblem(

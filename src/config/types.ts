@@ -48,6 +48,12 @@ export interface ProxyConfig {
   readonly listenAddr: ListenAddress;
   /** `admin_addr`: where a separate admin listener binds, when configured; `undefined` otherwise. */
   readonly adminAddr: ListenAddress | undefined;
+  /**
+   * Extension `allow_browser_upgrades`: let the tunnel listener accept WebSocket upgrades that carry a web
+   * browser's `Origin` or `Sec-Fetch-Mode`. Absent means false, the default (they are refused); left out then, so
+   * a configuration without the key is the same value as before it.
+   */
+  readonly allowBrowserUpgrades?: boolean;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
   /** Lower-cased, without a trailing dot; `undefined` when not configured. */
@@ -55,8 +61,41 @@ export interface ProxyConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string };
   readonly routes: readonly Route[];
   readonly upstream: UpstreamSettings;
+  /** Extension `policies`: one entry per route that has a policy, in file order; absent when not configured. */
+  readonly policies?: readonly RoutePolicyConfig[];
   /** Path of the configuration file it was loaded from, when there was one. */
   readonly sourcePath: string | undefined;
+}
+
+/** One `policies.<route>` entry. Each section is `undefined` when not configured. */
+export interface RoutePolicyConfig {
+  /** The route key it applies to, lower-cased as in `routes`. */
+  readonly route: string;
+  readonly auth: RouteAuthConfig | undefined;
+  /** Headers the proxy sets on every upstream request of the route, in file order. */
+  readonly upstreamHeaders: readonly UpstreamHeaderConfig[];
+}
+
+/** `policies.<route>.auth`: the proxy as an OAuth 2.1 resource server for the route. */
+export interface RouteAuthConfig {
+  /** As written: compared exactly with a token's `iss`, and advertised as the authorization server. */
+  readonly issuer: string;
+  /** Where the signing keys come from; `discover` reads `jwks_uri` from the issuer's metadata. */
+  readonly jwks: { readonly kind: 'uri'; readonly uri: string } | { readonly kind: 'file'; readonly path: string } | { readonly kind: 'discover' };
+  /** Accepted `aud` values; `undefined` means the route's public URL (`https://<host>/mcp` or `https://<host>`). */
+  readonly audience: readonly string[] | undefined;
+  /** Scopes every request's token must carry. */
+  readonly scopes: readonly string[];
+  /** Whether `Authorization` goes upstream unchanged (else it is removed). */
+  readonly forwardToken: boolean;
+  /** Validated claims sent upstream as headers (header names lower-cased). */
+  readonly identityHeaders: readonly { readonly header: string; readonly claim: string }[];
+}
+
+export interface UpstreamHeaderConfig {
+  /** Lower-cased. */
+  readonly name: string;
+  readonly source: { readonly kind: 'value'; readonly value: string } | { readonly kind: 'file'; readonly path: string };
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/mcp-gateway/config.yaml';

@@ -7,7 +7,7 @@
  */
 
 /** Fields that describe one connection, never the message. */
-const HOP_BY_HOP = [
+export const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -10,6 +10,7 @@
  */
 import { UPGRADE_REQUIRED_BODY } from '../../tunnel/protocol.ts';
 import { BridgedTunnels } from '../../tunnel/bridged_listener.ts';
+import { refuseBrowserUpgrade } from '../../tunnel/browser_upgrades.ts';
 import type { ClientLink, ServerLink, TunnelBridge } from '../../tunnel/bridge.ts';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -63,6 +64,8 @@ export async function listenTunnelBun(options: TunnelListenerOptions): Promise<T
         }
         if (!tunnels.accepting) return plain(503, 'the proxy is shutting down\n', { 'retry-after': '1' });
         const remoteAddress = server.requestIP(request)?.address ?? 'unknown';
+        const browser = refuseBrowserUpgrade(options, remoteAddress, (name) => request.headers.get(name) ?? undefined);
+        if (browser !== undefined) return plain(browser.status, `${browser.problem}\n`, { ...browser.headers });
         const data: WebSocketData = { remoteAddress, tunnel: undefined };
         if (server.upgrade<WebSocketData>(request, { data })) return undefined;
         return plain(400, 'invalid WebSocket upgrade\n');

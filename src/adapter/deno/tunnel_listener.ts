@@ -16,6 +16,7 @@
  */
 import { UPGRADE_REQUIRED_BODY } from '../../tunnel/protocol.ts';
 import { BridgedTunnels } from '../../tunnel/bridged_listener.ts';
+import { refuseBrowserUpgrade } from '../../tunnel/browser_upgrades.ts';
 import type { ClientLink, ServerLink, TunnelBridge } from '../../tunnel/bridge.ts';
 import { LOOPBACK, serveTunnelRequest, type InnerServer, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
 import { deno, type DenoTcpConn, type DenoTcpListener } from './deno_api.ts';
@@ -92,6 +93,8 @@ export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<
           return await answer(conn, 426, head.method === 'HEAD' ? '' : UPGRADE_REQUIRED_BODY, { upgrade: 'websocket' });
         }
         if (!tunnels.accepting) return await answer(conn, 503, 'the proxy is shutting down\n', { 'retry-after': '1' });
+        const browser = refuseBrowserUpgrade(options, remoteAddress, (name) => head.headers.get(name)?.[0]);
+        if (browser !== undefined) return await answer(conn, browser.status, `${browser.problem}\n`, browser.headers);
         const upgrade = websocketKey(head);
         if ('problem' in upgrade) return await answer(conn, upgrade.status, `${upgrade.problem}\n`, upgrade.headers);
         await writeAll(conn, await switchingProtocols(upgrade.key));
@@ -167,13 +170,14 @@ function listenOuter(listen: TunnelListenerOptions['listen']): DenoTcpListener {
 
 const REASON_PHRASES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  403: 'Forbidden',
   426: 'Upgrade Required',
   431: 'Request Header Fields Too Large',
   503: 'Service Unavailable',
 };
 
 /** Answers a request that does not become a tunnel, and hangs up. */
-async function answer(conn: DenoTcpConn, status: 400 | 426 | 431 | 503, body: string, headers: Record<string, string> = {}): Promise<void> {
+async function answer(conn: DenoTcpConn, status: 400 | 403 | 426 | 431 | 503, body: string, headers: Record<string, string> = {}): Promise<void> {
   await writeAll(conn, plainResponse(status, REASON_PHRASES[status]!, body, headers));
   closeQuietly(conn);
 }

@@ -1,0 +1,129 @@
+/** `policies`: the extension's configuration, its errors in the usual shape, and its place in reload diffs. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { diffConfig } from '../../src/config/diff.ts';
+import { BASE, issuesOf, loadYaml } from '../config/helpers.ts';
+
+const ROUTES = 'routes:\n  tickets: http://10.0.0.5:9000\n  wiki: http://10.0.0.6:9000\n';
+
+describe('policies configuration', () => {
+  it('is absent from the loaded configuration when not written', async () => {
+    const config = await loadYaml(BASE + ROUTES);
+    assert.equal('policies' in config, false);
+  });
+
+  it('loads every documented field', async () => {
+    const config = await loadYaml(
+      BASE +
+        ROUTES +
+        [
+          'policies:',
+          '  Tickets:',
+          '    auth:',
+          '      issuer: https://login.example.corp/realms/mcp',
+          '      jwks_uri: https://login.example.corp/realms/mcp/protocol/openid-connect/certs',
+          '      audience: [https://tickets.abcd1234.tunnel.anthropic.com/mcp]',
+          '      scopes: [tickets.read]',
+          '      forward_token: false',
+          '      identity_headers:',
+          '        X-Authenticated-User: sub',
+          '    upstream_headers:',
+          '      X-Api-Key: { file: /data/tickets-api-key }',
+          '      X-Tenant: { value: corp }',
+          '  wiki:',
+          '    auth:',
+          '      issuer: http://127.0.0.1:8443/realm',
+          '',
+        ].join('\n'),
+    );
+    assert.deepEqual(config.policies, [
+      {
+        route: 'tickets',
+        auth: {
+          issuer: 'https://login.example.corp/realms/mcp',
+          jwks: { kind: 'uri', uri: 'https://login.example.corp/realms/mcp/protocol/openid-connect/certs' },
+          audience: ['https://tickets.abcd1234.tunnel.anthropic.com/mcp'],
+          scopes: ['tickets.read'],
+          forwardToken: false,
+          identityHeaders: [{ header: 'x-authenticated-user', claim: 'sub' }],
+        },
+        upstreamHeaders: [
+          { name: 'x-api-key', source: { kind: 'file', path: '/data/tickets-api-key' } },
+          { name: 'x-tenant', source: { kind: 'value', value: 'corp' } },
+        ],
+      },
+      {
+        route: 'wiki',
+        auth: { issuer: 'http://127.0.0.1:8443/realm', jwks: { kind: 'discover' }, audience: undefined, scopes: [], forwardToken: true, identityHeaders: [] },
+        upstreamHeaders: [],
+      },
+    ]);
+  });
+
+  it('refuses each bad field with its path, line and fix, all in one run', async () => {
+    const issues = await issuesOf(
+      BASE +
+        ROUTES +
+        [
+          'policies:', // line 9
+          '  tickets:',
+          '    auth:',
+          '      issuer: http://login.example.corp/realms/mcp',
+          '      jwks_uri: https://idp/certs',
+          '      jwks_file: /data/jwks.json',
+          '      scopes: ["a b"]',
+          '      identity_headers:',
+          '        Connection: sub',
+          '      audiance: [x]',
+          '    upstream_headers:',
+          '      Host: { value: x }',
+          '      X-Both: { value: x, file: /y }',
+          '      X-Multi: { value: "a\\nb" }',
+          '  tikets:',
+          '    auth: {}',
+          '',
+        ].join('\n'),
+    );
+    const byPath = new Map(issues.map((issue) => [issue.path, issue]));
+    const expect = (path: string, message: RegExp, line: number): void => {
+      const issue = byPath.get(path);
+      assert.ok(issue, `no issue at ${path}; issues: ${issues.map((i) => `${i.path}: ${i.message}`).join(' | ')}`);
+      assert.match(issue.message, message);
+      assert.equal(issue.line, line, path);
+      assert.ok(issue.hint.length > 0);
+    };
+    expect('policies.tickets.auth.issuer', /uses http to a host that is not loopback/, 12);
+    expect('policies.tickets.auth.jwks_file', /jwks_uri and jwks_file are both set/, 14);
+    expect('policies.tickets.auth.scopes', /is not a scope/, 15);
+    expect('policies.tickets.auth.identity_headers', /"Connection" cannot be set by a policy/, 17);
+    expect('policies.tickets.auth.audiance', /unknown key "audiance"/, 18);
+    expect('policies.tickets.upstream_headers.Host', /"Host" cannot be set by a policy/, 20);
+    expect('policies.tickets.upstream_headers.X-Both', /both file and value are set/, 21);
+    expect('policies.tickets.upstream_headers.X-Multi.value', /line breaks/, 22);
+    expect('policies.tikets', /not a key under routes/, 23);
+    expect('policies.tikets.auth.issuer', /the required key issuer is missing/, 24);
+    assert.equal(byPath.get('policies.tickets.auth.audiance')?.hint, 'did you mean audience?');
+  });
+
+  it('refuses an upstream Authorization while the caller\'s token is forwarded', async () => {
+    const issues = await issuesOf(
+      BASE + ROUTES + 'policies:\n  tickets:\n    auth:\n      issuer: https://idp.example\n    upstream_headers:\n      Authorization: { value: Bearer x }\n',
+    );
+    assert.deepEqual(issues.map((issue) => issue.path), ['policies.tickets.upstream_headers.Authorization']);
+    assert.match(issues[0]!.hint, /forward_token: false/);
+  });
+
+  it('a route named like an Object.prototype member is a route like any other', async () => {
+    const config = await loadYaml(BASE + 'routes:\n  constructor: http://10.0.0.5:9000\npolicies:\n  constructor:\n    upstream_headers:\n      X-Tenant: { value: corp }\n');
+    assert.equal(config.policies?.[0]?.route, 'constructor');
+  });
+
+  it('a changed policy is its own setting in the reload diff; no policy on either side is no change', async () => {
+    const plain = await loadYaml(BASE + ROUTES);
+    const withPolicy = await loadYaml(BASE + ROUTES + 'policies:\n  wiki:\n    upstream_headers:\n      X-Tenant: { value: corp }\n');
+    const changed = await loadYaml(BASE + ROUTES + 'policies:\n  wiki:\n    upstream_headers:\n      X-Tenant: { value: other }\n');
+    assert.deepEqual(diffConfig(plain, await loadYaml(BASE + ROUTES)).settingsChanged, []);
+    assert.deepEqual(diffConfig(plain, withPolicy).settingsChanged, ['policies']);
+    assert.deepEqual(diffConfig(withPolicy, changed).settingsChanged, ['policies']);
+  });
+});
