@@ -33,6 +33,11 @@ export interface TunnelEvents {
   handshakeFailed(info: { id: number; remoteAddress: string; serverName: string | undefined; reason: string }): void;
   /** A text frame arrived; the connection is closed with 1003. */
   protocolViolation(info: { id: number; remoteAddress: string; reason: string }): void;
+  /**
+   * A web browser's upgrade request was refused with 403 (src/tunnel/browser_upgrades.ts); no tunnel was opened.
+   * `origin` is the page's `Origin`, when it sent one.
+   */
+  browserUpgradeRefused(info: { remoteAddress: string; origin: string | undefined; reason: string }): void;
   connectionClosed(info: { id: number; bytesIn: number; bytesOut: number }): void;
 }
 
@@ -46,6 +51,11 @@ export interface TunnelListenerOptions {
   readonly events: TunnelEvents;
   /** Limits on the HTTP inside the inner TLS (`INNER_HTTP_LIMITS` in serving; tests shorten the timeouts). */
   readonly limits: InnerHttpLimits;
+  /**
+   * Whether upgrade requests made by a web browser are let through (`allow_browser_upgrades`). Asked at every
+   * upgrade request, so that a reloaded configuration applies to the next one. Absent: they are refused.
+   */
+  readonly allowBrowserUpgrades?: () => boolean;
 }
 
 export interface TunnelListener {

@@ -1,23 +1,25 @@
 /**
  * `mcp-proxy check`: everything an operator can verify before (or while) the proxy runs, as one list of
- * checks. Loads the configuration exactly as `serve` does, then checks the key pair, the server
- * certificate (spec §4.2), the CA when given (§4.1), upstream TLS trust, and every upstream's addresses
- * and reachability. Runtime-neutral: files, DNS, TCP and the clock come in through `CheckDeps`.
+ * checks. Loads the configuration exactly as `serve` does, then checks who can reach the listener, the key
+ * pair, the server certificate (spec §4.2), the CA when given (§4.1), upstream TLS trust, and every
+ * upstream's addresses and reachability. Runtime-neutral: files, DNS, TCP and the clock come in through `CheckDeps`.
  */
 import type { X509Certificate } from '@peculiar/x509';
 import { certificateFingerprint, keyMatchesCertificate } from '../certs/inspect_certificate.ts';
 import { derToPem, pemBlocks } from '../certs/pem.ts';
 import x509 from '../certs/x509.ts';
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError, WHOLE_FILE } from '../config/errors.ts';
 import { loadConfig } from '../config/load.ts';
 import type { ConfigSource } from '../config/source.ts';
 import type { ProxyConfig } from '../config/types.ts';
-import type { ResolveHost } from '../platform.ts';
+import type { ResolveHost, UpstreamFetch } from '../platform.ts';
 import { createIpPolicy, type IpPolicy } from '../upstream/ip_policy.ts';
 import { loadUpstreamTrust } from '../upstream/trust.ts';
 import { describePublicKey } from './algorithm_rules.ts';
 import { caCertificateRules, caFileRules } from './ca_certificate_rules.ts';
+import { browserUpgradesRule, listenerExposureRule } from './listener_exposure.ts';
 import { type CheckReport, type CheckResult, failed, passed, toReport, warned } from './check_result.ts';
+import { policyRules } from './policy_rules.ts';
 import { PrivateKeyError, readPrivateKey } from './private_key_forms.ts';
 import { serverCertificateRules } from './server_certificate_rules.ts';
 import { CONNECT_TIMEOUT_MS, type ConnectProbe, ipValidationRule, upstreamRules } from './upstream_rules.ts';
@@ -31,6 +33,8 @@ export interface CheckDeps {
   readonly rootCertificates: () => readonly string[];
   readonly now: () => Date;
   readonly connectTimeoutMs?: number;
+  /** For the `policies` checks, which fetch each issuer's keys as `serve` does; without it they are skipped. */
+  readonly upstreamFetch?: UpstreamFetch;
 }
 
 export interface CheckOptions {
@@ -49,6 +53,9 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps): Promise<
   const config = await configChecks(options, checks);
   if (config === undefined) return toReport(checks);
 
+  checks.push(listenerExposureRule(config));
+  const browserWarning = browserUpgradesRule(config);
+  if (browserWarning) checks.push(browserWarning);
   const ipWarning = ipValidationRule(config);
   if (ipWarning) checks.push(ipWarning);
   const now = deps.now();
@@ -81,6 +88,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps): Promise<
       connectTimeoutMs: deps.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     })),
   );
+  if (deps.upstreamFetch !== undefined) checks.push(...(await policyRules(config, { ...deps, upstreamFetch: deps.upstreamFetch })));
   return toReport(checks);
 }
 
@@ -95,7 +103,8 @@ async function configChecks(options: CheckOptions, checks: CheckResult[]): Promi
       checks.push({
         id: 'config',
         status: 'fail',
-        subject: issue.path || (issue.source ?? options.configPath),
+        // A problem of the file as a whole is about the file: name it.
+        subject: issue.path === WHOLE_FILE || issue.path === '' ? (issue.source ?? options.configPath) : issue.path,
         message: issue.message,
         fix: issue.hint,
         ...(issue.source === undefined ? {} : { file: issue.source }),

@@ -89,6 +89,7 @@ export async function runCheckCli(
     {
       readTextFile: platform.readTextFile,
       resolveHost: platform.resolveHost,
+      upstreamFetch: platform.upstreamFetch,
       connectProbe: overrides.connectProbe ?? tcpConnectProbe,
       rootCertificates: () => platform.rootCertificates(),
       now: overrides.now ?? (() => new Date()),

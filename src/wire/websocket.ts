@@ -72,8 +72,34 @@ export function asksForUpgrade(head: RequestHead): boolean {
 /** Why an upgrade request is refused, and the answer it gets (RFC 6455 §4.2.1, §4.2.2). */
 export interface UpgradeRefusal {
   readonly problem: string;
-  readonly status: 400 | 426;
+  readonly status: 400 | 403 | 426;
   readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * The request headers only a web browser sends on a WebSocket handshake: every browser sends `Origin`
+ * (RFC 6455 §4.1, §10.2) and `Sec-Fetch-Mode: websocket` (Fetch Metadata), and a page's script can suppress
+ * neither. Server-side clients (cloudflared, replaying the backend's request) normally send neither.
+ */
+export const BROWSER_UPGRADE_HEADERS = ['origin', 'sec-fetch-mode'] as const;
+
+export type BrowserUpgradeHeader = (typeof BROWSER_UPGRADE_HEADERS)[number];
+
+/**
+ * The refusal (403) of an upgrade request made by a web browser: one carrying `Origin` or `Sec-Fetch-Mode`,
+ * whatever the value (`Origin: null` is a sandboxed page's). A web page must never open a tunnel connection:
+ * nothing on the listener authenticates the client, and a page can reach ports its visitor can (a listener on
+ * every interface, or on loopback by DNS rebinding). `header` reads a request header by its lower-case name.
+ */
+export function browserUpgradeRefusal(header: (name: BrowserUpgradeHeader) => string | undefined): UpgradeRefusal | undefined {
+  const sent = BROWSER_UPGRADE_HEADERS.filter((name) => header(name) !== undefined);
+  if (sent.length === 0) return undefined;
+  const named = sent.map((name) => (name === 'origin' ? 'Origin' : 'Sec-Fetch-Mode')).join(' and ');
+  return {
+    problem: `a web browser made this upgrade request (it sent ${named}); the tunnel listener accepts cloudflared only`,
+    status: 403,
+    headers: {},
+  };
 }
 
 /** The one protocol version this server speaks, named in every refusal of another (§4.2.2). */

@@ -78,13 +78,13 @@ describe('mcp-proxy check: command line', () => {
     assert.equal(ran.code, 0);
     assert.equal(ran.stderr, '');
     const lines = ran.stdout.trimEnd().split('\n');
-    assert.equal(lines.at(-1), 'check passed: 0 failed, 0 warnings, 24 passed');
+    assert.equal(lines.at(-1), 'check passed: 0 failed, 0 warnings, 25 passed');
     assert.equal(lines.at(-2), '');
     const rows = lines.slice(0, -2);
-    assert.equal(rows.length, 24);
+    assert.equal(rows.length, 25);
     const detailColumn = rows[0]!.indexOf(`valid: 1 route (echo)`);
     for (const row of rows) assert.match(row, /^OK {4}\S/);
-    assert.match(rows[0]!, new RegExp(`^OK {4}config {26}${goodConfig.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +valid: 1 route \\(echo\\), listen_addr :8080, tunnel_domain ${DOMAIN}$`));
+    assert.match(rows[0]!, new RegExp(`^OK {4}config {26}${goodConfig.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +valid: 1 route \\(echo\\), listen_addr 127\\.0\\.0\\.1:8080, tunnel_domain ${DOMAIN}$`));
     assert.equal(rows.find((row) => row.includes('server_cert.san'))!.indexOf('route echo: covered by'), detailColumn);
     assert.match(rows.at(-1)!, /^OK {4}upstream\.connect {16}10\.0\.0\.7:9000 +route echo: TCP connect succeeded$/);
     assert.equal(rows.at(-1)!.indexOf('route echo: TCP'), detailColumn);
@@ -101,12 +101,12 @@ describe('mcp-proxy check: command line', () => {
       ),
     );
     assert.match(failing.stdout, /^FAIL  upstream\.connect /m);
-    assert.match(failing.stdout, /\ncheck failed: 1 failed, 1 warning, 12 passed\n$/);
+    assert.match(failing.stdout, /\ncheck failed: 1 failed, 1 warning, 13 passed\n$/);
 
     const warning = await cli(['-config', goodConfig]);
     assert.equal(warning.code, 0);
     assert.match(warning.stdout, /^WARN  server_cert\.issuer +\S+ +issued by "CN=ca"; the signature was not checked\. Fix: pass --ca /m);
-    assert.match(warning.stdout, /\ncheck passed: 0 failed, 1 warning, 13 passed\n$/);
+    assert.match(warning.stdout, /\ncheck passed: 0 failed, 1 warning, 14 passed\n$/);
   });
 
   it('prints JSON with a stable schema under -json', async () => {
@@ -117,7 +117,7 @@ describe('mcp-proxy check: command line', () => {
     const report = JSON.parse(ran.stdout) as { ok: unknown; checks: Record<string, unknown>[] };
     assert.deepEqual(Object.keys(report), ['ok', 'checks']);
     assert.equal(report.ok, false);
-    assert.equal(report.checks.length, 14);
+    assert.equal(report.checks.length, 15);
     for (const entry of report.checks) {
       const keys = Object.keys(entry);
       assert.deepEqual(keys.slice(0, 4), ['id', 'status', 'subject', 'message']);
@@ -182,7 +182,7 @@ describe('mcp-proxy check: command line', () => {
     const bare = await pki.write('bare.yaml', configYaml({ certFile: server.cert, keyFile: server.key }));
     const fromEnv = await cli(['-json'], platform({ MCP_PROXY_CONFIG: bare, MCP_PROXY_TUNNEL_DOMAIN: DOMAIN }));
     const envReport = JSON.parse(fromEnv.stdout) as { checks: Record<string, unknown>[] };
-    assert.equal(envReport.checks[0]!.message, `valid: 1 route (echo), listen_addr :8080, tunnel_domain ${DOMAIN}`);
+    assert.equal(envReport.checks[0]!.message, `valid: 1 route (echo), listen_addr 127.0.0.1:8080, tunnel_domain ${DOMAIN}`);
     assert.ok(envReport.checks.some((entry) => entry.id === 'server_cert.san' && entry.subject === `echo.${DOMAIN}` && entry.status === 'ok'));
 
     const fromFlag = await cli(['-json', '-tunnel-domain', 'other.example'], platform({ MCP_PROXY_CONFIG: bare, MCP_PROXY_TUNNEL_DOMAIN: DOMAIN }));

@@ -60,7 +60,7 @@ describe('mcp-proxy check as a process, against real files and loopback upstream
     assert.equal(ran.stderr, '');
     assert.equal(ran.code, 0);
     assert.match(ran.stdout, new RegExp(`^OK    upstream\\.connect +127\\.0\\.0\\.1:${upstream.port} +route echo: TCP connect succeeded$`, 'm'));
-    assert.match(ran.stdout, /\ncheck passed: 0 failed, 0 warnings, 24 passed\n$/);
+    assert.match(ran.stdout, /\ncheck passed: 0 failed, 0 warnings, 25 passed\n$/);
   });
 
   it('exits 1 and reports a refused TCP connect and a loopback upstream under the default list', async () => {

@@ -83,7 +83,7 @@ describe('check on every runtime', () => {
       [`fail upstream.connect ${refused?.subject}`, 'fail upstream.resolve ::1', 'fail upstream.ip_policy ::1'],
     );
     assert.match(refused!.message, /^route down: TCP connect failed: dial tcp 127\.0\.0\.1:\d+: connect: connection refused$/);
-    assert.equal(rsa.checks.filter((check) => check.status === 'ok').length, 28);
+    assert.equal(rsa.checks.filter((check) => check.status === 'ok').length, 29);
     assert.match(rsa.checks.find((check) => check.id === 'server_key.file')!.message, /^PKCS#1 private key/);
     assert.equal(ec.ok, true);
     assert.match(ec.checks.find((check) => check.id === 'server_key.file')!.message, /^SEC1 private key/);

@@ -38,6 +38,7 @@ describe('check: the server certificate and key against spec §4.2 (real openssl
     const configPath = pki.path(`config-${configs}.yaml`);
     assert.deepEqual(outline(report), [
       `ok config ${configPath}`,
+      'ok listener.exposure 127.0.0.1:8080',
       `ok server_cert.file ${good.cert}`,
       `ok server_key.file ${good.key}`,
       `ok server_key.matches_cert ${good.key}`,
@@ -71,7 +72,7 @@ describe('check: the server certificate and key against spec §4.2 (real openssl
     const ski = await pki.keyIdentifier(ca.cert, 'subjectKeyIdentifier');
     const fingerprint = (await pki.x509Field(ca.cert, '-fingerprint', '-sha256')).split('=')[1]!.replaceAll(':', '').toLowerCase();
     const dates = await pki.dates(good.cert);
-    assert.equal(only(report, 'config').message, `valid: 2 routes (echo, docs.${DOMAIN}), listen_addr :8080, tunnel_domain ${DOMAIN}`);
+    assert.equal(only(report, 'config').message, `valid: 2 routes (echo, docs.${DOMAIN}), listen_addr 127.0.0.1:8080, tunnel_domain ${DOMAIN}`);
     assert.equal(only(report, 'server_cert.file').message, `"CN=${DOMAIN}" issued by "CN=ca"`);
     assert.equal(only(report, 'server_key.file').message, 'PKCS#8 private key');
     assert.equal(only(report, 'server_key.matches_cert').message, `belongs to ${good.cert} (RSA 2048 bits)`);
@@ -301,8 +302,9 @@ describe('check: the server certificate and key against spec §4.2 (real openssl
   it('reports unreadable certificate and key files with the Go wording', async () => {
     const missing = { cert: pki.path('absent.crt'), key: pki.path('absent.key') };
     const report = await run(missing);
-    assert.deepEqual(outline(report).slice(0, 3), [
+    assert.deepEqual(outline(report).slice(0, 4), [
       `ok config ${pki.path(`config-${configs}.yaml`)}`,
+      'ok listener.exposure 127.0.0.1:8080',
       `fail server_cert.file ${missing.cert}`,
       `fail server_key.file ${missing.key}`,
     ]);

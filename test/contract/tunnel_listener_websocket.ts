@@ -1,6 +1,6 @@
 /**
  * Tunnel listener contract, the WebSocket itself (RFC 6455): upgrade requests the listener must refuse
- * (a version other than 13), close frames with codes that may not be sent, and other framing errors.
+ * (a version other than 13, a web browser's), close frames with codes that may not be sent, and other framing errors.
  * Registered by test/contract/tunnel_listener.ts for every runtime.
  *
  * The client here is written by hand on a TCP socket, because it must send what no WebSocket library
@@ -91,6 +91,33 @@ export function websocketCases(contract: TunnelContract): void {
         assert.equal(answer.status, 426, `version ${version}`);
         assert.equal(answer.headers.get('sec-websocket-version'), '13', `version ${version}`);
         assert.equal(contract.fixture.events('connectionOpened').length, opened, 'no tunnel was opened');
+      }
+    });
+
+    it('refuses an upgrade request a web browser made (Origin or Sec-Fetch-Mode) with 403, opens no tunnel, and reports why', async () => {
+      const { fixture } = contract;
+      const cases: [Record<string, string>, string][] = [
+        [{ origin: 'https://page.example' }, 'Origin'],
+        // A sandboxed page or a file:// one: an opaque origin is still a browser's.
+        [{ origin: 'null' }, 'Origin'],
+        [{ 'sec-fetch-mode': 'websocket' }, 'Sec-Fetch-Mode'],
+        [{ origin: 'http://127.0.0.1:8080', 'sec-fetch-mode': 'websocket', 'sec-fetch-site': 'same-origin' }, 'Origin and Sec-Fetch-Mode'],
+      ];
+      for (const [headers, named] of cases) {
+        const opened = fixture.events('connectionOpened').length;
+        const refused = fixture.events('browserUpgradeRefused').length;
+        const answer = await httpAnswer(port(), upgradeRequest(headers), { body: true });
+        const problem = `a web browser made this upgrade request (it sent ${named}); the tunnel listener accepts cloudflared only`;
+        assert.equal(answer.status, 403, named);
+        assert.equal(answer.body, `${problem}\n`, named);
+        const reported = await within(
+          fixture.event('browserUpgradeRefused', (line) => fixture.events('browserUpgradeRefused').indexOf(line) === refused),
+          'the browserUpgradeRefused event',
+        );
+        // The fixture prints events as JSON, which leaves an absent origin out.
+        const origin = headers.origin === undefined ? {} : { origin: headers.origin };
+        assert.deepEqual(reported, { event: 'browserUpgradeRefused', remoteAddress: '127.0.0.1', ...origin, reason: problem });
+        assert.equal(fixture.events('connectionOpened').length, opened, 'no tunnel was opened');
       }
     });
 
@@ -314,12 +341,15 @@ function tlsOver(socket: RawWebSocket): { tls: tls.TLSSocket; closed: Promise<Cl
 }
 
 type HttpAnswer =
-  | { readonly status: number; readonly headers: Map<string, string> }
+  | { readonly status: number; readonly headers: Map<string, string>; readonly body?: string }
   /** The listener closed the connection without an answer. */
-  | { readonly status: 'closed'; readonly headers: Map<string, string> };
+  | { readonly status: 'closed'; readonly headers: Map<string, string>; readonly body?: string };
 
-/** Sends `request` on a new connection and reads the answer's head, or sees the connection close. */
-async function httpAnswer(port: number, request: Buffer, options: { bound?: number } = {}): Promise<HttpAnswer> {
+/**
+ * Sends `request` on a new connection and reads the answer's head (with `body`, also the body its
+ * Content-Length announces), or sees the connection close.
+ */
+async function httpAnswer(port: number, request: Buffer, options: { bound?: number; body?: boolean } = {}): Promise<HttpAnswer> {
   const socket = connect(port, '127.0.0.1');
   const answer = new Promise<HttpAnswer>((resolve) => {
     let received = Buffer.alloc(0);
@@ -333,7 +363,11 @@ async function httpAnswer(port: number, request: Buffer, options: { bound?: numb
         const colon = field.indexOf(':');
         headers.set(field.slice(0, colon).trim().toLowerCase(), field.slice(colon + 1).trim());
       }
-      resolve({ status: Number(statusLine!.split(' ')[1]), headers });
+      const status = Number(statusLine!.split(' ')[1]);
+      if (!options.body) return resolve({ status, headers });
+      const length = Number(headers.get('content-length'));
+      if (received.length - (end + 4) < length) return;
+      resolve({ status, headers, body: received.subarray(end + 4, end + 4 + length).toString('utf8') });
     });
     const closed = (): void => resolve({ status: 'closed', headers: new Map() });
     socket.on('close', closed);

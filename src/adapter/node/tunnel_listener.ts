@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { refuseBrowserUpgrade } from '../../tunnel/browser_upgrades.ts';
 import { ConnectionRegistry } from '../../tunnel/connection_registry.ts';
 import { fetchRequestListener, type NodeRequestListener } from '../node_compat/fetch_request_listener.ts';
 import {
@@ -78,6 +79,14 @@ export async function listenTunnelNode(options: TunnelListenerOptions): Promise<
   const webSockets = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
 
   listener.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    const browser = refuseBrowserUpgrade(options, socket.remoteAddress ?? 'unknown', (name) => {
+      const value = request.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    });
+    if (browser !== undefined) {
+      refuseUpgrade(socket, browser.status, http.STATUS_CODES[browser.status]!, `${browser.problem}\n`, browser.headers);
+      return;
+    }
     // `ws` also accepts version 8 (the hybi drafts); RFC 6455 §4.2.2 has the server name the one it speaks.
     if (request.headers['sec-websocket-version'] !== WEBSOCKET_VERSION) {
       refuseUpgrade(socket, 426, 'Upgrade Required', `this listener speaks WebSocket version ${WEBSOCKET_VERSION} only\n`, {

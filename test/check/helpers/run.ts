@@ -75,7 +75,10 @@ export function outline(report: CheckReport): string[] {
   return report.checks.map((check) => `${check.status} ${check.id} ${check.subject}`);
 }
 
-/** A configuration with the documented shape, routing to private literals so no DNS is needed. */
+/**
+ * A configuration with the documented shape, bound to loopback as `check` recommends (listener.exposure),
+ * routing to private literals so no DNS is needed.
+ */
 export function configYaml(options: {
   certFile: string;
   keyFile: string;
@@ -85,7 +88,7 @@ export function configYaml(options: {
 }): string {
   const routes = options.routes ?? { echo: 'http://10.0.0.7:9000' };
   return [
-    'listen_addr: ":8080"',
+    'listen_addr: "127.0.0.1:8080"',
     ...(options.domain === undefined ? [] : [`tunnel_domain: ${options.domain}`]),
     'tls:',
     `  cert_file: ${options.certFile}`,
