@@ -6,16 +6,20 @@
 import type { X509Certificate } from '@peculiar/x509';
 import { summariseParsedCertificate } from './certs/inspect_certificate.ts';
 import { checkKeyPair, KeyPairError } from './certs/key_pair.ts';
+import { coveringName } from './check/hostname_coverage.ts';
 import { createAdminApp } from './admin/app.ts';
 import { notReadyReason, type ReadinessFacts } from './admin/readiness.ts';
+import { listenerExposure } from './check/listener_exposure.ts';
 import { diffConfig, isEmptyDiff } from './config/diff.ts';
 import { formatDuration } from './config/duration.ts';
-import { ConfigError, type ConfigIssue } from './config/errors.ts';
+import { ConfigError, type ConfigIssue, issueLogFields } from './config/errors.ts';
 import { loadConfig } from './config/load.ts';
+import { routeHostname } from './config/routes.ts';
 import type { ConfigSource } from './config/source.ts';
-import type { ProxyConfig } from './config/types.ts';
+import type { ProxyConfig, Route } from './config/types.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { ProxyMetrics } from './observability/proxy_metrics.ts';
+import { buildRoutePolicies } from './policy/route_policies.ts';
 import { createProxyApp, type ProxyState } from './proxy/app.ts';
 import { RouteTable } from './routing/route_table.ts';
 import type { FileWatch, HttpListener, KeyPair, Platform, TunnelEvents, TunnelListener } from './platform.ts';
@@ -43,6 +47,8 @@ export interface RunningProxy {
 interface ServedCertificate {
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** The DNS names of its subjectAltName: the hostnames TLS clients accept it for. */
+  readonly dnsNames: readonly string[];
   /** Fields for the log line. */
   readonly summary: Record<string, unknown>;
 }
@@ -50,16 +56,17 @@ interface ServedCertificate {
 export async function startProxy(platform: Platform, sources: readonly ConfigSource[]): Promise<RunningProxy> {
   const initial = await loadConfig(sources);
   let logger = createLogger(initial.logLevel);
-  let state = await buildState(initial, platform);
+  let state = await buildState(initial, platform, () => logger);
   const served = await readKeyPair(platform, initial);
   let certificate = served.certificate;
   let phase: ReadinessFacts['phase'] = 'starting';
   let shuttingDown: Promise<void> | undefined;
 
-  for (const route of initial.routes) logRoute(logger, route.key, route.upstream.origin, initial.tunnelDomain);
   if (initial.upstream.disableIpValidation) {
     logger.warn('upstream IP validation is disabled: any address an upstream resolves to is allowed');
   }
+  const exposure = listenerExposure(initial.listenAddr);
+  if (exposure) logger.warn('tunnel listener reachable beyond loopback', { addr: initial.listenAddr.text, error: exposure.message, fix: exposure.fix });
 
   // The metrics read the app's in-flight count at scrape time; the app records into the metrics.
   const metrics: ProxyMetrics = new ProxyMetrics(
@@ -88,6 +95,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     handler: app.fetch,
     events: tunnelEvents(() => logger, metrics),
     limits: INNER_HTTP_LIMITS,
+    allowBrowserUpgrades: () => state.config.allowBrowserUpgrades === true,
   });
   phase = 'serving';
   logger.info('listening', {
@@ -96,12 +104,40 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     runtime_version: platform.runtimeVersion,
     version: VERSION,
   });
+  // Only once the listener is up: a start that fails must not have claimed its routes first.
+  for (const route of initial.routes) logRoute(logger, route, initial.tunnelDomain);
   setCertificate(certificate, 'certificate loaded');
 
   function setCertificate(next: ServedCertificate, msg: string): void {
     certificate = next;
     metrics.certificateNotAfter.set(Math.floor(next.notAfter.getTime() / 1000));
     logger.info(msg, next.summary);
+    warnUncoveredRoutes();
+  }
+
+  /**
+   * The proxy serves one certificate for every hostname, and the client checks it against the hostname it
+   * dialled: a route the certificate does not cover fails every handshake, with nothing in this log. Said
+   * whenever the certificate or the routes change.
+   */
+  function warnUncoveredRoutes(): void {
+    const { routes, tunnelDomain } = state.config;
+    const uncovered = routes
+      .map((route) => ({ route: route.key, host: routeHostname(route, tunnelDomain) }))
+      .filter(({ host }) => coveringName(certificate.dnsNames, host) === undefined);
+    if (uncovered.length === 0) return;
+    logger.warn('certificate does not cover every route', {
+      routes: uncovered.map(({ route }) => route),
+      hosts: uncovered.map(({ host }) => host),
+      dns_names: certificate.dnsNames,
+      fix:
+        certificate.dnsNames.length === 0
+          ? 'the certificate has no DNS names in its subjectAltName (is tls.cert_file the CA certificate?): ' +
+            'point tls.cert_file and tls.key_file at the server certificate and its key (mcp-proxy setup renew-cert issues one)'
+          : 'reissue the certificate with these hosts in its subjectAltName, or remove the routes ' +
+            `(a wildcard covers exactly one label: *.${tunnelDomain ?? 'example.com'} covers ` +
+            `wiki.${tunnelDomain ?? 'example.com'}, not a.wiki.${tunnelDomain ?? 'example.com'})`,
+    });
   }
 
   /** Loads both files again and serves them on new handshakes; on any error the old pair stays. */
@@ -121,8 +157,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
         }
         const msg = 'certificate reload failed; still serving the previous certificate';
         if (error instanceof ConfigError) {
-          // The shape of a start-up refusal (`invalid configuration`), so one reading serves both.
-          for (const issue of error.issues) logger.error(msg, { path: issue.path, file: issue.source, error: issue.message, fix: issue.hint });
+          for (const issue of error.issues) logger.error(msg, issueLogFields(issue));
         } else {
           logger.error(msg, { cert_file: tls.certFile, key_file: tls.keyFile, error });
         }
@@ -138,6 +173,13 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
   }
 
   let reloading = Promise.resolve();
+  /**
+   * The log fields of the last reload when it failed, else `undefined`. One change to the file is often
+   * seen twice (SIGHUP and the file watch, or two events of one write): the same problems found again
+   * are the same failure, not a second one.
+   */
+  let failedReload: string | undefined;
+
   function reloadConfig(trigger: string): Promise<void> {
     // One reload at a time, in order: a burst of file events must not interleave two swaps.
     reloading = reloading.then(() => applyConfig(trigger));
@@ -148,19 +190,34 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     const before = state.config;
     let next: ProxyState;
     try {
-      next = await buildState(await loadConfig(sources), platform);
+      next = await buildState(await loadConfig(sources), platform, () => logger, state);
     } catch (error) {
+      // One line per problem, in the shape of a start-up refusal (`invalid configuration`).
+      const problems =
+        error instanceof ConfigError && error.issues.length > 0
+          ? error.issues.map(issueLogFields)
+          : [{ error: error instanceof Error ? error.message : String(error) }];
+      const seen = JSON.stringify(problems);
+      if (seen === failedReload) {
+        logger.debug('config unchanged', { trigger, last_reload: 'failed' });
+        return;
+      }
+      failedReload = seen;
       metrics.configReloads.inc({ outcome: 'failure' });
-      logger.error('config reload failed', {
-        trigger,
-        error: error instanceof ConfigError ? error.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ') || error.message : error,
-        keeping: 'the running configuration',
-      });
+      for (const fields of problems) logger.error('config reload failed', { trigger, ...fields, keeping: 'the running configuration' });
       return;
     }
+    const recovered = failedReload !== undefined;
+    failedReload = undefined;
     const diff = diffConfig(before, next.config);
     if (isEmptyDiff(diff)) {
-      logger.debug('config unchanged', { trigger });
+      if (!recovered) {
+        logger.debug('config unchanged', { trigger });
+        return;
+      }
+      // The file is back to what is running: nothing to swap, but the failure above is over.
+      metrics.configReloads.inc({ outcome: 'success' });
+      logger.info('config reload recovered', { trigger, config: 'the file matches the running configuration again' });
       return;
     }
     state = next;
@@ -174,8 +231,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
       settings_changed: diff.settingsChanged,
     });
     for (const key of [...diff.routesAdded, ...diff.routesChanged]) {
-      const route = next.config.routes.find((candidate) => candidate.key === key)!;
-      logRoute(logger, route.key, route.upstream.origin, next.config.tunnelDomain);
+      logRoute(logger, next.config.routes.find((candidate) => candidate.key === key)!, next.config.tunnelDomain);
     }
     if (diff.restartRequired.length > 0) {
       logger.warn('config change needs a restart to take effect', { fields: diff.restartRequired });
@@ -184,6 +240,8 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
       certificateWatch.close();
       certificateWatch = watchCertificate();
       await reloadCertificate();
+    } else if (diff.routesAdded.length > 0 || diff.settingsChanged.includes('tunnel_domain')) {
+      warnUncoveredRoutes();
     }
   }
 
@@ -211,12 +269,16 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
   return { listener, admin, config: () => state.config, reloadConfig, shutdown };
 }
 
-async function buildState(config: ProxyConfig, platform: Platform): Promise<ProxyState> {
+/** `previous` is the state in force, whose policies hand over what a reload should keep (cached signing keys). */
+async function buildState(config: ProxyConfig, platform: Platform, logger: () => Logger, previous?: ProxyState): Promise<ProxyState> {
+  const trust = await loadUpstreamTrust(config.upstream, platform.readTextFile, platform.rootCertificates);
+  const ports = { resolveHost: platform.resolveHost, upstreamFetch: platform.upstreamFetch, readTextFile: platform.readTextFile, trust, now: Date.now, logger };
   return {
     config,
     routes: new RouteTable(config.routes, config.tunnelDomain),
     policy: createIpPolicy(config.upstream),
-    trust: await loadUpstreamTrust(config.upstream, platform.readTextFile, platform.rootCertificates),
+    trust,
+    policies: await buildRoutePolicies(config, ports, previous?.policies),
   };
 }
 
@@ -266,13 +328,13 @@ async function describeCertificate(served: X509Certificate): Promise<ServedCerti
   return {
     notBefore: summary.notBefore,
     notAfter: summary.notAfter,
+    dnsNames: summary.dnsNames,
     summary: { not_after: summary.notAfter.toISOString(), dns_names: summary.dnsNames, sha256: summary.fingerprintSha256 },
   };
 }
 
-function logRoute(logger: Logger, key: string, upstream: string, tunnelDomain: string | undefined): void {
-  const host = key.includes('.') || !tunnelDomain ? key : `${key}.${tunnelDomain}`;
-  logger.info('route configured', { route: key, host, upstream });
+function logRoute(logger: Logger, route: Route, tunnelDomain: string | undefined): void {
+  logger.info('route configured', { route: route.key, host: routeHostname(route, tunnelDomain), upstream: route.upstream.origin });
 }
 
 function tunnelEvents(logger: () => Logger, metrics: ProxyMetrics): TunnelEvents {
@@ -288,6 +350,13 @@ function tunnelEvents(logger: () => Logger, metrics: ProxyMetrics): TunnelEvents
       logger().warn('tls handshake failed', { conn: info.id, remote: info.remoteAddress, sni: info.serverName, reason: info.reason });
     },
     protocolViolation: (info) => logger().warn('tunnel protocol violation', { conn: info.id, remote: info.remoteAddress, reason: info.reason }),
+    browserUpgradeRefused: (info) =>
+      logger().warn('browser upgrade refused', {
+        remote: info.remoteAddress,
+        origin: info.origin,
+        reason: info.reason,
+        fix: "if this is the tunnel's own traffic, its upgrade requests carry browser headers: set allow_browser_upgrades: true",
+      }),
     connectionClosed: (info) => {
       metrics.connectionClosed();
       logger().debug('tunnel connection closed', { conn: info.id, bytes_in: info.bytesIn, bytes_out: info.bytesOut });

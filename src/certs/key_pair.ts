@@ -55,6 +55,7 @@ export async function checkKeyPair(certPem: string, keyPem: string): Promise<Che
     if (publicKey === undefined || !samePublicJwk(keyJwk, await crypto.subtle.exportKey('jwk', publicKey))) continue;
     if (index === 0) {
       checkKeySize(keyJwk);
+      checkSigningUsage(certificate, keyJwk);
       return { certificate, chainLength: chain.length };
     }
     throw new KeyPairError({
@@ -89,6 +90,27 @@ function checkKeySize(key: JsonWebKey): void {
     file: 'key',
     message: `the RSA key has ${bits} bits, fewer than the ${MIN_RSA_BITS} every runtime's TLS stack accepts`,
     hint: `issue a certificate with an RSA key of ${MIN_RSA_BITS} bits or more, or an ECDSA key (${REISSUE}, RSA 4096 by default)`,
+  });
+}
+
+/**
+ * Bun's TLS stack (BoringSSL) refuses an ECDSA certificate whose KeyUsage leaves out digitalSignature
+ * (`KEY_USAGE_BIT_INCORRECT`) where Node's and Deno's serve it; refused here, in the same words on every
+ * runtime. The usual way to get one is the CA certificate named as tls.cert_file by mistake.
+ */
+function checkSigningUsage(certificate: X509Certificate, key: JsonWebKey): void {
+  const usage = certificate.getExtension(x509.KeyUsagesExtension);
+  if (key.kty !== 'EC' || usage === null || (usage.usages & x509.KeyUsageFlags.digitalSignature) !== 0) return;
+  const named = Object.entries(x509.KeyUsageFlags)
+    .filter(([, flag]) => typeof flag === 'number' && (usage.usages & flag) !== 0)
+    .map(([name]) => name);
+  const isCa = certificate.getExtension(x509.BasicConstraintsExtension)?.ca === true;
+  throw new KeyPairError({
+    file: 'certificate',
+    message:
+      `the certificate's KeyUsage is ${named.join(', ') || 'empty'}, without digitalSignature, so its ECDSA key may not sign ` +
+      `a TLS handshake${isCa ? ': it is a CA certificate' : ''}`,
+    hint: `point tls.cert_file and tls.key_file at the server certificate and its key, not the CA's (${REISSUE})`,
   });
 }
 

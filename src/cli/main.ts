@@ -3,7 +3,7 @@
  * interface); subcommands add what operators need around it. Invoked under the name `setup` (the
  * documented Compose file's `entrypoint: ["/setup"]`), the binary is the setup component.
  */
-import { ConfigError } from '../config/errors.ts';
+import { ConfigError, issueLogFields } from '../config/errors.ts';
 import { resolveConfigPath } from '../config/load.ts';
 import { envSource } from '../config/sources/env.ts';
 import { fileSource } from '../config/sources/file.ts';
@@ -11,7 +11,7 @@ import { flagSource } from '../config/sources/flags.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { Platform } from '../platform.ts';
 import { startProxy } from '../server.ts';
-import { VERSION } from '../version.ts';
+import { versionLine } from '../version.ts';
 import { formatFlagUsage, parseFlags, stringFlag, UsageError, type FlagSpec } from './flags.ts';
 import type { CliIo } from './io.ts';
 
@@ -32,12 +32,12 @@ const USAGE = `Usage:
   mcp-proxy check [-config PATH] [-tunnel-domain DOMAIN] [--ca CA.pem] [--json]
                                                      verify config, certificates and upstreams
   mcp-proxy probe --ca CA.pem [-config PATH] [-tunnel-domain DOMAIN] [--listen HOST:PORT]
-                  [--route NAME] [--path /mcp] [--timeout 10s] [--json]
+                  [--route NAME] [--path /mcp] [--timeout 10s] [--json] [--token TOKEN | --token-file PATH]
                                                      play the backend: verify each route end to end
   mcp-proxy probe --bridge LOCAL_PORT --route NAME --ca CA.pem [-config PATH] [--listen HOST:PORT]
                                                      carry plain HTTP from 127.0.0.1:LOCAL_PORT through the tunnel
   mcp-proxy demo [--once]                            run a self-contained demo on loopback
-  mcp-proxy setup init|renew-cert [flags]            provision credentials (also: invoked as "setup")
+  mcp-proxy setup init|renew-cert|certs [flags]      provision credentials (also: invoked as "setup")
   mcp-proxy version                                  print the version
   mcp-proxy COMMAND --help                           a command's flags in full
 
@@ -71,7 +71,7 @@ export async function main(argv: readonly string[], invokedAs: string, platform:
     case 'probe':
       return (await import('./probe.ts')).runProbeCli(rest, platform, io);
     case 'version':
-      io.stdout(`mcp-proxy ${VERSION} (${platform.runtime} ${platform.runtimeVersion})\n`);
+      io.stdout(`${versionLine(platform)}\n`);
       return EXIT_OK;
     case 'help':
       io.stdout(USAGE);
@@ -96,7 +96,7 @@ async function serve(argv: readonly string[], platform: Platform, io: CliIo): Pr
     return EXIT_OK;
   }
   if (flags.values.has('version')) {
-    io.stdout(`mcp-proxy ${VERSION} (${platform.runtime} ${platform.runtimeVersion})\n`);
+    io.stdout(`${versionLine(platform)}\n`);
     return EXIT_OK;
   }
 
@@ -114,7 +114,7 @@ async function serve(argv: readonly string[], platform: Platform, io: CliIo): Pr
   } catch (error) {
     if (error instanceof ConfigError) {
       for (const issue of error.issues) {
-        startupLog.error('invalid configuration', { path: issue.path, file: issue.source, line: issue.line, error: issue.message, fix: issue.hint });
+        startupLog.error('invalid configuration', issueLogFields(issue));
       }
       if (error.issues.length === 0) startupLog.error('invalid configuration', { error: error.message });
     } else {

@@ -14,6 +14,7 @@ import { fileSource } from '../config/sources/file.ts';
 import { flagSource } from '../config/sources/flags.ts';
 import type { ListenAddress, ProxyConfig } from '../config/types.ts';
 import { createLogger } from '../observability/logger.ts';
+import { isBearerToken, withBearerToken } from '../probe/bearer_fetch.ts';
 import { createBridgeHandler } from '../probe/bridge.ts';
 import { caSubjects } from '../probe/ca_subjects.ts';
 import { probeContext, probeRoute, type ProbeOptions, type RouteReport } from '../probe/probe_route.ts';
@@ -41,13 +42,15 @@ const PROBE_FLAGS: readonly FlagSpec[] = [
   { name: 'timeout', kind: 'string', placeholder: 'DURATION', usage: `how long each route may take, all stages together (default ${DEFAULT_TIMEOUT})` },
   { name: 'json', kind: 'boolean', usage: 'print one JSON document instead of lines' },
   { name: 'bridge', kind: 'string', placeholder: 'LOCAL_PORT', usage: 'serve plain HTTP on 127.0.0.1:LOCAL_PORT and carry every request through the tunnel to --route, until SIGINT or SIGTERM' },
+  { name: 'token', kind: 'string', placeholder: 'TOKEN', usage: 'an access token to send as Authorization: Bearer, for routes with auth (it shows in the process list: prefer --token-file)' },
+  { name: 'token-file', kind: 'string', placeholder: 'PATH', usage: 'read the access token from this file' },
   { name: 'help', kind: 'boolean', usage: 'show this help' },
   { name: 'h', kind: 'boolean', usage: 'show this help' },
 ];
 
 const USAGE = `Usage:
-  mcp-proxy probe --ca CA.pem [-config PATH] [--listen HOST:PORT] [--route NAME] [--path /mcp] [--timeout 10s] [--json]
-  mcp-proxy probe --bridge LOCAL_PORT --route NAME --ca CA.pem [-config PATH] [--listen HOST:PORT]
+  mcp-proxy probe --ca CA.pem [-config PATH] [--listen HOST:PORT] [--route NAME] [--path /mcp] [--timeout 10s] [--json] [--token-file PATH]
+  mcp-proxy probe --bridge LOCAL_PORT --route NAME --ca CA.pem [-config PATH] [--listen HOST:PORT] [--token-file PATH]
 
 Plays Anthropic's backend from this host: opens a WebSocket to the running proxy, runs the inner TLS
 verifying its certificate against CA.pem with each route's hostname as SNI, then MCP initialize and
@@ -73,6 +76,7 @@ interface ProbeArguments {
   readonly timeoutMs: number;
   readonly json: boolean;
   readonly bridgePort: number | undefined;
+  readonly token: { readonly from: 'flag'; readonly value: string } | { readonly from: 'file'; readonly path: string } | undefined;
 }
 
 export async function runProbeCli(argv: readonly string[], platform: Platform, io: CliIo): Promise<number> {
@@ -133,6 +137,7 @@ export async function runProbeCli(argv: readonly string[], platform: Platform, i
       configPath: configName,
       path: args.path,
       timeoutMs: args.timeoutMs,
+      ...(args.token === undefined ? {} : { token: await readToken(args.token, platform) }),
     };
   } catch (error) {
     if (!(error instanceof ProbeInputError || error instanceof UsageError)) throw error;
@@ -170,7 +175,7 @@ async function runBridge(target: ProbeTarget, port: number, options: ProbeOption
   const tunnel = createTunnelClient({ listenerUrl: options.listenerUrl, ca: options.ca });
   let allowedHosts: ReadonlySet<string> = new Set();
   const handler = createBridgeHandler({
-    fetch: tunnel.fetch,
+    fetch: withBearerToken(tunnel.fetch, options.token),
     context: probeContext(target, options),
     allowedHosts: () => allowedHosts,
     logger,
@@ -232,7 +237,34 @@ function probeArguments(flags: ParsedFlags): ProbeArguments {
     timeoutMs,
     json: flags.values.has('json'),
     bridgePort,
+    token: tokenArgument(flags),
   };
+}
+
+function tokenArgument(flags: ParsedFlags): ProbeArguments['token'] {
+  const value = stringFlag(flags, 'token');
+  const path = stringFlag(flags, 'token-file');
+  if (value !== undefined && path !== undefined) throw new UsageError('--token and --token-file are exclusive; give one');
+  if (path === '') throw new UsageError('--token-file needs the path of a file holding the token');
+  if (value !== undefined) {
+    // The token itself is never echoed back.
+    if (!isBearerToken(value)) throw new UsageError('--token is not a Bearer token (letters, digits and -._~+/ only, then optional =)');
+    return { from: 'flag', value };
+  }
+  return path === undefined ? undefined : { from: 'file', path };
+}
+
+/** The token as given, or read from its file (surrounding whitespace dropped). */
+async function readToken(token: NonNullable<ProbeArguments['token']>, platform: Platform): Promise<string> {
+  if (token.from === 'flag') return token.value;
+  let text: string;
+  try {
+    text = (await platform.readTextFile(token.path)).trim();
+  } catch (error) {
+    throw new UsageError(`--token-file: ${(error as Error).message}`);
+  }
+  if (!isBearerToken(text)) throw new UsageError(`--token-file: ${token.path} does not hold one Bearer token (letters, digits and -._~+/ only, then optional =)`);
+  return text;
 }
 
 function checkedListen(text: string): ListenAddress {

@@ -22,6 +22,7 @@ export class ProxyMetrics {
   readonly tunnelConnections: Gauge;
   readonly configReloads: Counter;
   readonly certificateNotAfter: Gauge;
+  readonly authDecisions: Counter;
   #openConnections = 0;
 
   /** With `processStats`, the standard process_* metrics are exported too, read at each scrape. */
@@ -46,6 +47,9 @@ export class ProxyMetrics {
     r.register(new Gauge('mcp_proxy_open_streams', 'Requests in flight; an open stream counts until it ends.', [], openStreams));
     this.configReloads = r.register(new Counter('mcp_proxy_config_reloads_total', 'Configuration reloads, by outcome (success, failure).', ['outcome']));
     this.certificateNotAfter = r.register(new Gauge('mcp_proxy_certificate_not_after_timestamp_seconds', 'Expiry of the served certificate, as a Unix timestamp.'));
+    this.authDecisions = r.register(
+      new Counter('mcp_proxy_auth_decisions_total', 'Token decisions on routes with auth, by route and outcome (ok, missing, invalid, insufficient_scope, unavailable).', ['route', 'outcome']),
+    );
     if (processStats) r.register(processMetrics(processStats));
   }
 

@@ -5,6 +5,7 @@
  * ends the probe of the route with a diagnosis; one deadline covers all stages.
  */
 import { createTunnelClient } from '../client/tunnel_client.ts';
+import { withBearerToken } from './bearer_fetch.ts';
 import { diagnoseMcpStage, timedOut } from './diagnose_answer.ts';
 import { diagnoseTls, diagnoseWebSocket, type PeerCertificate } from './diagnose_tunnel.ts';
 import type { Diagnosis, ProbeContext, ProbeStage } from './diagnosis.ts';
@@ -26,6 +27,8 @@ export interface ProbeOptions {
   /** The MCP endpoint path, `/mcp` by default. */
   readonly path: string;
   readonly timeoutMs: number;
+  /** `--token`: sent as `Authorization: Bearer` with every MCP request, for routes with auth. */
+  readonly token?: string;
 }
 
 export interface RouteReport {
@@ -115,7 +118,7 @@ export async function probeRoute(target: ProbeTarget, options: ProbeOptions): Pr
     if (untrusted) return failed(untrusted);
 
     const mcp = await observeMcpSession({
-      fetch: tunnel.fetch,
+      fetch: withBearerToken(tunnel.fetch, options.token),
       url: new URL(url),
       signal: deadline.signal,
       onStage: (next) => (stage = next),

@@ -7,6 +7,9 @@ import { Hono } from 'hono';
 import type { ProxyConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyMetrics, UpstreamFailureKind } from '../observability/proxy_metrics.ts';
+import type { AuthDecision } from '../policy/auth/route_auth.ts';
+import type { RoutePolicies } from '../policy/route_policies.ts';
+import { setUpstreamHeaders } from '../policy/upstream_headers.ts';
 import type { RouteTable } from '../routing/route_table.ts';
 import type {
   BodyProgress,
@@ -29,6 +32,8 @@ export interface ProxyState {
   readonly routes: RouteTable;
   readonly policy: IpPolicy;
   readonly trust: UpstreamTrust;
+  /** Extension: the policy of each route that has one (src/policy/); absent or empty without `policies`. */
+  readonly policies?: RoutePolicies;
 }
 
 export interface ProxyAppOptions {
@@ -94,6 +99,8 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       return plain(502, `no route configured for host ${hostname}\n`);
     }
 
+    const routePolicy = state.policies?.get(route.key);
+    const auth = routePolicy?.auth;
     const method = request.method;
     log.info('request started', {
       conn,
@@ -108,6 +115,8 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     let bytesUp = 0;
     let bytesDown = 0;
     let finished = false;
+    // Set on routes with auth once the token is decided; the completion line carries it only then.
+    let decision: AuthDecision | undefined;
     const finish = (status: number, how: StreamEnd | 'refused', error?: unknown): void => {
       if (finished) return;
       finished = true;
@@ -126,6 +135,8 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         bytes_in: bytesUp,
         bytes_out: bytesDown,
         error: failed ? describe(error) : undefined,
+        caller: decision?.outcome === 'ok' ? decision.caller : undefined,
+        auth: decision?.outcome,
       });
     };
 
@@ -142,6 +153,22 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       finish(status, 'error', error);
       return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
     };
+
+    if (auth !== undefined) {
+      // Answered here, without a token and without contacting the upstream: how a client finds the issuer.
+      const metadata = auth.metadata(url.pathname, method);
+      if (metadata !== undefined) {
+        finish(metadata.status, 'complete');
+        return metadata;
+      }
+      decision = await auth.authorize(request.headers);
+      metrics.authDecisions.inc({ route: route.key, outcome: decision.outcome });
+      if (decision.outcome !== 'ok') {
+        log.debug('request refused by route auth', { conn, route: route.key, auth: decision.outcome, reason: decision.reason });
+        finish(decision.response.status, 'complete');
+        return decision.response;
+      }
+    }
 
     let address: string;
     try {
@@ -167,17 +194,25 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       },
     };
 
+    const headers = upstreamRequestHeaders(request.headers, {
+      peerAddress: connection.remoteAddress,
+      publicHost,
+      upstreamHost: state.config.upstream.preserveHost ? publicHost : hostPort(upstream.host, upstream.port),
+    });
+    if (routePolicy !== undefined) {
+      if (auth !== undefined && decision?.outcome === 'ok') auth.shapeUpstreamHeaders(headers, decision.claims);
+      setUpstreamHeaders(headers, routePolicy.upstreamHeaders, (file, error) =>
+        log.warn('upstream header file could not be read; keeping its previous value', { route: route.key, file, error: describe(error) }),
+      );
+    }
+
     let response: UpstreamResponse;
     try {
       response = await options.upstreamFetch({
         method,
         url: new URL(url.pathname + url.search, upstream.origin),
         address,
-        headers: upstreamRequestHeaders(request.headers, {
-          peerAddress: connection.remoteAddress,
-          publicHost,
-          upstreamHost: state.config.upstream.preserveHost ? publicHost : hostPort(upstream.host, upstream.port),
-        }),
+        headers,
         body: request.body,
         // The runtime aborts it when the client goes away; a cancelled response body is the other sign of
         // that, and the upstream client drops the upstream request then too.
