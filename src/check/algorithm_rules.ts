@@ -1,6 +1,6 @@
 /**
  * The key and signature strength rules that the tunnel applies to both the CA and the server certificate
- * (spec §4.1, §4.2): RSA of 2048 bits or more, or ECDSA on P-256 or a larger NIST curve; signatures with
+ * (the certificate requirements of the MCP tunnels reference): RSA of 2048 bits or more, or ECDSA on P-256 or a larger NIST curve; signatures with
  * SHA-256 or stronger.
  */
 import type { X509Certificate } from '@peculiar/x509';

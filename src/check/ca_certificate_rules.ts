@@ -1,5 +1,5 @@
 /**
- * The CA certificate rules of spec §4.1, applied to the file given with `--ca`: what the Tunnels API and
+ * The CA certificate rules of the MCP tunnels reference (https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference), applied to the file given with `--ca`: what the Tunnels API and
  * the Console accept for registration (one PEM certificate, no key material, at most 8 KiB) and what a
  * CA needs to be trusted for the tunnel (critical CA:TRUE, SubjectKeyIdentifier, keyCertSign, validity,
  * key and signature strength).

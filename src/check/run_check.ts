@@ -1,7 +1,7 @@
 /**
  * `mcp-proxy check`: everything an operator can verify before (or while) the proxy runs, as one list of
  * checks. Loads the configuration exactly as `serve` does, then checks who can reach the listener, the key
- * pair, the server certificate (spec §4.2), the CA when given (§4.1), upstream TLS trust, and every
+ * pair, the server certificate and the CA when given (against the certificate requirements of the MCP tunnels reference), upstream TLS trust, and every
  * upstream's addresses and reachability. Runtime-neutral: files, DNS, TCP and the clock come in through `CheckDeps`.
  */
 import type { X509Certificate } from '@peculiar/x509';

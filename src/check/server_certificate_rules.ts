@@ -1,5 +1,5 @@
 /**
- * The server certificate rules of spec §4.2, applied to `tls.cert_file`: signed directly by a registered
+ * The server certificate rules of the MCP tunnels reference (https://platform.claude.com/docs/en/agents-and-tools/mcp-tunnels/reference), applied to `tls.cert_file`: signed directly by a registered
  * CA, AuthorityKeyIdentifier equal to that CA's SubjectKeyIdentifier, a SAN entry for every route's
  * hostname, serverAuth if ExtendedKeyUsage is present, within validity, strong key and signature.
  */
@@ -45,7 +45,7 @@ export async function serverCertificateRules(input: ServerCertificateInput): Pro
   ];
 }
 
-/** Spec §4.2: signed directly by a registered CA, with no intermediate in between. */
+/** Signed directly by a registered CA, with no intermediate in between. */
 async function issuerRule({ certFile, certificates, ca }: ServerCertificateInput): Promise<CheckResult> {
   const id = 'server_cert.issuer';
   const [leaf, ...rest] = certificates;
@@ -94,7 +94,7 @@ async function issuerRule({ certFile, certificates, ca }: ServerCertificateInput
   );
 }
 
-/** Spec §4.2: AuthorityKeyIdentifier present and equal to the CA's SubjectKeyIdentifier. */
+/** AuthorityKeyIdentifier present and equal to the CA's SubjectKeyIdentifier. */
 function authorityKeyIdRule({ certFile, certificates, ca }: ServerCertificateInput): CheckResult {
   const id = 'server_cert.authority_key_id';
   const fix = `${REISSUE}, with \`authorityKeyIdentifier = keyid,issuer\` in the openssl extension file`;
@@ -114,7 +114,7 @@ function authorityKeyIdRule({ certFile, certificates, ca }: ServerCertificateInp
   return passed(id, certFile, `${aki.keyId}, equal to the SubjectKeyIdentifier of ${ca.path}`);
 }
 
-/** Spec §4.2: the SAN covers `<route>.<tunnel_domain>` for bare labels, and the key itself for full hostnames. */
+/** The SAN covers `<route>.<tunnel_domain>` for bare labels, and the key itself for full hostnames. */
 function sanRules(leaf: X509Certificate, config: ProxyConfig): CheckResult[] {
   const id = 'server_cert.san';
   const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
@@ -141,7 +141,7 @@ function isOneLabelUnder(hostname: string, domain: string): boolean {
   return hostname.endsWith(suffix) && !hostname.slice(0, -suffix.length).includes('.');
 }
 
-/** Spec §4.2: if ExtendedKeyUsage is present it must contain serverAuth. */
+/** If ExtendedKeyUsage is present it must contain serverAuth. */
 function extendedKeyUsageRule(certFile: string, leaf: X509Certificate): CheckResult {
   const id = 'server_cert.extended_key_usage';
   const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);

@@ -9,7 +9,7 @@ const RECREATE =
   'create a CA that meets the requirements (`mcp-proxy setup init` makes one), register it on the tunnel next to the current one, ' +
   'reissue the server certificate from it, then revoke the old CA';
 
-describe('check --ca: the CA certificate against spec §4.1 (real openssl)', () => {
+describe('check --ca: the CA certificate against the reference rules (real openssl)', () => {
   let pki: Pki;
   let good: Issued;
   before(async () => {

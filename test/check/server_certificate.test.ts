@@ -8,13 +8,13 @@ const DOMAIN = 'abcd1234.tunnel.example';
 const REISSUE_FROM_CA = 'issue a new server certificate from the registered CA';
 const REISSUE = `${REISSUE_FROM_CA} (\`mcp-proxy setup renew-cert\` does it right)`;
 
-describe('check: the server certificate and key against spec §4.2 (real openssl)', () => {
+describe('check: the server certificate and key against the reference rules (real openssl)', () => {
   let pki: Pki;
   let ca: Issued;
   let good: Issued;
   before(async () => {
     pki = await Pki.create();
-    // The documented recipe (spec §4.4): an RSA 2048 CA and an RSA 2048 server certificate.
+    // The documented manual recipe: an RSA 2048 CA and an RSA 2048 server certificate.
     ca = await pki.ca('ca', { keySpec: 'rsa-2048' });
     good = await pki.issue('good', ca, { keySpec: 'rsa-2048', extensions: serverExtensions(DOMAIN), cn: DOMAIN });
   });

@@ -16,7 +16,7 @@ export interface Issued {
   readonly key: string;
 }
 
-/** The CA profile of the documented openssl recipe (spec §4.4). */
+/** The CA profile of the documented openssl recipe (its manual recipe). */
 export const CA_EXTENSIONS = [
   'basicConstraints = critical,CA:TRUE',
   'keyUsage = critical,keyCertSign,cRLSign',
@@ -24,7 +24,7 @@ export const CA_EXTENSIONS = [
   'authorityKeyIdentifier = none',
 ];
 
-/** The server profile of the documented openssl recipe (spec §4.4) for `domain`. */
+/** The server profile of the documented openssl recipe (its manual recipe) for `domain`. */
 export function serverExtensions(domain: string): string[] {
   return [
     `subjectAltName = DNS:${domain},DNS:*.${domain}`,
