@@ -6,7 +6,7 @@
 import type { X509Certificate } from '@peculiar/x509';
 import { summariseParsedCertificate } from './certs/inspect_certificate.ts';
 import { checkKeyPair, KeyPairError } from './certs/key_pair.ts';
-import { coveringName } from './check/hostname_coverage.ts';
+import { coveringName } from './certs/hostname_coverage.ts';
 import { createAdminApp } from './admin/app.ts';
 import { notReadyReason, type ReadinessFacts } from './admin/readiness.ts';
 import { listenerExposure } from './check/listener_exposure.ts';
@@ -123,7 +123,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
   function warnUncoveredRoutes(): void {
     const { routes, tunnelDomain } = state.config;
     const uncovered = routes
-      .map((route) => ({ route: route.key, host: routeHostname(route, tunnelDomain) }))
+      .map((route) => ({ route: route.key, host: routeHostname(route.key, tunnelDomain) }))
       .filter(({ host }) => coveringName(certificate.dnsNames, host) === undefined);
     if (uncovered.length === 0) return;
     logger.warn('certificate does not cover every route', {
@@ -334,7 +334,7 @@ async function describeCertificate(served: X509Certificate): Promise<ServedCerti
 }
 
 function logRoute(logger: Logger, route: Route, tunnelDomain: string | undefined): void {
-  logger.info('route configured', { route: route.key, host: routeHostname(route, tunnelDomain), upstream: route.upstream.origin });
+  logger.info('route configured', { route: route.key, host: routeHostname(route.key, tunnelDomain), upstream: route.upstream.origin });
 }
 
 function tunnelEvents(logger: () => Logger, metrics: ProxyMetrics): TunnelEvents {

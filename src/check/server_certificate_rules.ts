@@ -4,11 +4,12 @@
  * hostname, serverAuth if ExtendedKeyUsage is present, within validity, strong key and signature.
  */
 import type { X509Certificate } from '@peculiar/x509';
+import { coveringName } from '../certs/hostname_coverage.ts';
 import x509 from '../certs/x509.ts';
+import { routeHostname } from '../config/routes.ts';
 import type { ProxyConfig } from '../config/types.ts';
 import { keyStrengthRule, signatureRule } from './algorithm_rules.ts';
 import { type CheckResult, failed, passed, warned } from './check_result.ts';
-import { coveringName } from './hostname_coverage.ts';
 import { validityRule } from './validity_rule.ts';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -121,7 +122,7 @@ function sanRules(leaf: X509Certificate, config: ProxyConfig): CheckResult[] {
   const dnsNames = san ? san.names.items.filter((name) => name.type === 'dns').map((name) => name.value) : [];
   const listed = dnsNames.length === 0 ? 'the certificate has no SAN DNS names' : `SAN DNS names: ${dnsNames.join(', ')}`;
   return config.routes.map((route) => {
-    const hostname = route.key.includes('.') || config.tunnelDomain === undefined ? route.key : `${route.key}.${config.tunnelDomain}`;
+    const hostname = routeHostname(route.key, config.tunnelDomain);
     const covering = coveringName(dnsNames, hostname);
     if (covering !== undefined) return passed(id, hostname, `route ${route.key}: covered by ${covering}`);
     const underDomain = config.tunnelDomain !== undefined && isOneLabelUnder(hostname, config.tunnelDomain);

@@ -52,8 +52,8 @@ export function routesEmpty(): Problem {
  * The hostname a route answers on: a key with a dot is a full hostname (the route table tries it as one
  * first); a bare label is one label below the tunnel domain, which the loader insists on for it.
  */
-export function routeHostname(route: Route, tunnelDomain: string | undefined): string {
-  return route.key.includes('.') || tunnelDomain === undefined ? route.key : `${route.key}.${tunnelDomain}`;
+export function routeHostname(key: string, tunnelDomain: string | undefined): string {
+  return key.includes('.') || tunnelDomain === undefined ? key : `${key}.${tunnelDomain}`;
 }
 
 /** Checks a route key; returns it lower-cased. */

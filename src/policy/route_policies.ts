@@ -9,6 +9,7 @@
  */
 import { ConfigError, type ConfigIssue } from '../config/errors.ts';
 import { formatPath } from '../config/path.ts';
+import { routeHostname } from '../config/routes.ts';
 import type { ProxyConfig, RouteAuthConfig, RoutePolicyConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { IdpPorts } from './auth/idp_fetch.ts';
@@ -51,7 +52,7 @@ export async function buildRoutePolicies(config: ProxyConfig, ports: PolicyPorts
   const kept: Carried = { keys: new Map(), files: new Map() };
   const issues: ConfigIssue[] = [];
   for (const policy of config.policies ?? []) {
-    const host = policy.route.includes('.') || config.tunnelDomain === undefined ? policy.route : `${policy.route}.${config.tunnelDomain}`;
+    const host = routeHostname(policy.route, config.tunnelDomain);
     let auth: RouteAuth | undefined;
     if (policy.auth) {
       const source = keySourceName(policy.auth);

@@ -3,6 +3,7 @@
  * `tunnel_domain`, or the key itself when it is a full hostname, as the route table matches them), and the
  * listener's address as a client must dial it.
  */
+import { routeHostname } from '../config/routes.ts';
 import type { ListenAddress, ProxyConfig, Route } from '../config/types.ts';
 
 export interface ProbeTarget {
@@ -31,13 +32,6 @@ export class ProbeInputError extends Error {
   }
 }
 
-export function routeHostname(route: Route, tunnelDomain: string | undefined): string {
-  // A key with a dot is a full hostname (the route table tries it as one first); a bare label needs the
-  // domain, which the configuration loader insists on.
-  if (route.key.includes('.') || tunnelDomain === undefined) return route.key;
-  return `${route.key}.${tunnelDomain}`;
-}
-
 /**
  * Every route, or the one named by `name` (its key, or its public hostname). `source` names where the
  * routes came from, for messages.
@@ -45,7 +39,7 @@ export function routeHostname(route: Route, tunnelDomain: string | undefined): s
 export function selectTargets(config: ProxyConfig, name: string | undefined, source: string): ProbeTarget[] {
   const all = config.routes.map((route) => ({
     routeKey: route.key,
-    hostname: routeHostname(route, config.tunnelDomain),
+    hostname: routeHostname(route.key, config.tunnelDomain),
     upstream: route.upstream.origin,
   }));
   if (all.length === 0) throw new ProbeInputError('PROBE_NO_ROUTES', `${source} has no routes to probe; add one under routes`);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ProxyConfig, Route } from '../../src/config/types.ts';
-import { listenerUrl, ProbeInputError, routeHostname, selectTargets } from '../../src/probe/targets.ts';
+import { routeHostname } from '../../src/config/routes.ts';
+import { listenerUrl, ProbeInputError, selectTargets } from '../../src/probe/targets.ts';
 
 const route = (key: string, origin: string): Route => {
   const url = new URL(origin);
@@ -13,9 +14,9 @@ const config = (routes: Route[], tunnelDomain: string | undefined): ProxyConfig 
 
 describe('routeHostname', () => {
   it('puts a bare label under tunnel_domain and keeps a full hostname as it is', () => {
-    assert.equal(routeHostname(route('wiki', 'http://10.0.0.5:3000'), 'abcd.tunnel.example'), 'wiki.abcd.tunnel.example');
-    assert.equal(routeHostname(route('mcp.corp.example', 'http://10.0.0.5:3000'), 'abcd.tunnel.example'), 'mcp.corp.example');
-    assert.equal(routeHostname(route('mcp.corp.example', 'http://10.0.0.5:3000'), undefined), 'mcp.corp.example');
+    assert.equal(routeHostname('wiki', 'abcd.tunnel.example'), 'wiki.abcd.tunnel.example');
+    assert.equal(routeHostname('mcp.corp.example', 'abcd.tunnel.example'), 'mcp.corp.example');
+    assert.equal(routeHostname('mcp.corp.example', undefined), 'mcp.corp.example');
   });
 });
 

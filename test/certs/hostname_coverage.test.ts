@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { coveringName } from '../../src/check/hostname_coverage.ts';
+import { coveringName } from '../../src/certs/hostname_coverage.ts';
 
 describe('coveringName', () => {
   const names = ['tunnel.example', '*.tunnel.example'];
