@@ -10,7 +10,8 @@
  *   ws-tls-h2      Bun.serve's WebSocket, node:tls over the frames, node:http2 with its HTTP/1 fallback
  *   ws-tls-bridge  Bun.serve's WebSocket, node:tls over the frames, plaintext bridged to a loopback
  *                  Bun.serve (HTTP/1.1 or h2 with prior knowledge)
- *   bridge         src/adapter/bun/tunnel_listener.ts: the frames bridged to a loopback Bun.serve doing TLS and HTTP
+ *   bridge         src/adapter/bun/tunnel_listener.ts as is (since issue 13: the frames into a server-side node:tls
+ *                  socket over a duplex stream in the process, node:http2 with its HTTP/1 fallback)
  *   bridge-fetch   bridge, with Bun's fetch as the upstream client instead of src/adapter/bun/upstream_fetch.ts
  *   bridge-inline  bridge, answering without an upstream (the listener's own cost)
  *   proxy          the proxy itself (src/server.ts, log level info, log on stderr) on bridge and

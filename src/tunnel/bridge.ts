@@ -1,12 +1,13 @@
 /**
- * One tunnel connection on the runtimes whose inner TLS and HTTP are native servers (Bun, Deno): a WebSocket
- * whose binary payloads are carried, byte for byte, over a loopback connection to that server. This is the
- * state machine, written once; each adapter supplies only its I/O (`ClientLink`, `ServerLink`, `connect`).
+ * One tunnel connection on the runtimes whose inner TLS and HTTP are native (Bun, Deno): a WebSocket whose
+ * binary payloads are carried, byte for byte, to that native TLS server: over a loopback connection (Deno), or
+ * within the process, as a stream under a server-side TLS socket (Bun). This is the state machine, written
+ * once; each adapter supplies only its I/O (`ClientLink`, `ServerLink`, and how a tunnel reaches its server).
  *
  * What it holds:
  * - the handshake: a timer, and a watch on the records (src/wire/tls_handshake_watch.ts), because the native
  *   TLS servers report neither the SNI, nor the ALPN, nor why a handshake failed;
- * - client bytes, held until the ClientHello is complete and valid and the loopback connection is open;
+ * - client bytes, held until the ClientHello is complete and valid and the connection to the server is open;
  * - backpressure both ways: a server that stops reading pauses the client, a client with queued output pauses
  *   the server;
  * - the inner-HTTP limits the native servers lack (`InnerHttpLimits`). The bridge sees only ciphertext, but it
@@ -55,10 +56,13 @@ export interface ClientLink {
   close(code: number, reason: string): void;
 }
 
-/** The loopback connection to the inner TLS server, as the adapter drives it. */
+/** The connection to the inner TLS server, as the adapter drives it. */
 export interface ServerLink {
-  /** The local port, by which the inner server knows this tunnel. */
-  readonly localPort: number;
+  /**
+   * A loopback connection's local port, by which the inner server knows this tunnel (`InnerServer.tunnelAt`).
+   * Absent for a connection within the process, whose server is handed the tunnel with the connection.
+   */
+  readonly localPort?: number;
   /**
    * Writes bytes to the server. True: written; false: kept (`serverDrained` follows, and the caller must not
    * reuse the bytes' buffer or write again until then).
@@ -72,11 +76,12 @@ export interface ServerLink {
 
 /** One inner server as a tunnel sees it (src/tunnel/inner_server_pool.ts). */
 export interface InnerServerSlot {
-  readonly port: number;
   reserve(): void;
   unreserve(): void;
-  attach(localPort: number, tunnel: TunnelBridge): void;
-  detach(localPort: number): void;
+  /** Opens a connection to this server for `tunnel`; the outcome is `serverOpened` or `serverUnreachable`. */
+  connect(tunnel: TunnelBridge): void;
+  attach(tunnel: TunnelBridge, link: ServerLink): void;
+  detach(link: ServerLink): void;
 }
 
 /** What the listener gives each tunnel. */
@@ -91,8 +96,6 @@ export interface BridgeHost {
   readonly headHoldBytes: number;
   /** The inner server for the key pair current now. */
   innerServer(): InnerServerSlot;
-  /** Opens a loopback connection to `port`; the outcome is `serverOpened` or `serverUnreachable`. */
-  connect(port: number, tunnel: TunnelBridge): void;
   closed(tunnel: TunnelBridge): void;
 }
 
@@ -259,7 +262,7 @@ export class TunnelBridge {
       return;
     }
     this.#server = server;
-    this.#slot?.attach(server.localPort, this);
+    this.#slot?.attach(this, server);
     this.#flush();
   }
 
@@ -311,7 +314,7 @@ export class TunnelBridge {
     this.#heldFromServer = [];
     if (this.#server !== undefined) {
       this.#server.end();
-      this.#slot?.detach(this.#server.localPort);
+      this.#slot?.detach(this.#server);
     } else if (this.#connecting) {
       this.#slot?.unreserve();
     }
@@ -324,7 +327,7 @@ export class TunnelBridge {
     // The server that serves the key pair current now, even if a new one starts while connecting.
     this.#slot = this.host.innerServer();
     this.#slot.reserve();
-    this.host.connect(this.#slot.port, this);
+    this.#slot.connect(this);
   }
 
   /** Writes queued client bytes while the server takes them; then reads from the client again. */

@@ -14,8 +14,6 @@ export interface BridgedListenerIo {
   readonly headHoldBytes: number;
   /** Starts a native inner server (see `StartInnerServer`). */
   readonly startInner: StartInnerServer;
-  /** Opens a loopback connection to `port`; reports through `serverOpened` or `serverUnreachable`. */
-  connect(port: number, tunnel: TunnelBridge): void;
 }
 
 export class BridgedTunnels {
@@ -49,7 +47,6 @@ export class BridgedTunnels {
       limits,
       headHoldBytes: this.io.headHoldBytes,
       innerServer: () => this.#pool.current,
-      connect: (port, bridge) => this.io.connect(port, bridge),
       closed: (gone) => {
         this.#tunnels.delete(gone);
         if (this.#tunnels.size === 0) {

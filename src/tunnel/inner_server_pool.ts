@@ -1,13 +1,13 @@
 /**
- * The inner servers of the bridged listeners (Bun, Deno): one native TLS+HTTP server per key pair, on
- * loopback. Each tunnel reaches the current one over its own loopback connection, whose local port is how a
- * request is traced back to its tunnel. A new key pair starts a new server for new tunnels; the old one
- * serves its tunnels until the last one closes, then stops.
+ * The inner servers of the bridged listeners (Bun, Deno): one native TLS server per key pair. Each tunnel
+ * reaches the current one over a connection of its own: on loopback (Deno), where the connection's local port
+ * is how a request is traced back to its tunnel, or within the process (Bun). A new key pair starts a new
+ * server for new tunnels; the old one serves its tunnels until the last one closes, then stops.
  *
  * Also here: what happens to every request such a server receives before the app sees it
  * (`serveTunnelRequest`), the same on both runtimes.
  */
-import type { InnerServerSlot, TunnelBridge } from './bridge.ts';
+import type { InnerServerSlot, ServerLink, TunnelBridge } from './bridge.ts';
 import type { InnerHttpLimits } from './protocol.ts';
 import type { ConnectionInfo, InnerHandler, KeyPair } from '../platform.ts';
 
@@ -16,7 +16,8 @@ const TEXT_PLAIN = 'text/plain; charset=utf-8';
 
 /** A running native server, as the pool needs it. */
 export interface NativeInnerServer {
-  readonly port: number;
+  /** Opens a connection to it for `tunnel`; the outcome is `tunnel.serverOpened` or `tunnel.serverUnreachable`. */
+  connect(tunnel: TunnelBridge): void;
   /** Stops it, closing whatever connections it still has. */
   stop(): void;
 }
@@ -25,7 +26,10 @@ export interface NativeInnerServer {
 export type StartInnerServer = (pair: KeyPair, server: InnerServer) => NativeInnerServer;
 
 export class InnerServer implements InnerServerSlot {
-  readonly #tunnels = new Map<number, TunnelBridge>();
+  /** Tunnels connected to it: a retired server stops once none is left. */
+  #attached = 0;
+  /** Those connected over loopback, by their connection's local port (`tunnelAt`). */
+  readonly #byPort = new Map<number, TunnelBridge>();
   /** Tunnels connecting to it now: a retired server waits for them too. */
   #connecting = 0;
   #retired = false;
@@ -40,13 +44,13 @@ export class InnerServer implements InnerServerSlot {
     return this;
   }
 
-  get port(): number {
-    return this.#native!.port;
+  connect(tunnel: TunnelBridge): void {
+    this.#native!.connect(tunnel);
   }
 
-  /** The live tunnel whose bridge connection comes from this peer, if any. */
+  /** The live tunnel whose loopback connection comes from this peer, if any. */
   tunnelAt(peer: { readonly address: string; readonly port: number } | null | undefined): TunnelBridge | undefined {
-    return peer?.address === LOOPBACK ? this.#tunnels.get(peer.port) : undefined;
+    return peer?.address === LOOPBACK ? this.#byPort.get(peer.port) : undefined;
   }
 
   reserve(): void {
@@ -58,13 +62,15 @@ export class InnerServer implements InnerServerSlot {
     this.#closeIfRetiredAndIdle();
   }
 
-  attach(localPort: number, tunnel: TunnelBridge): void {
+  attach(tunnel: TunnelBridge, link: ServerLink): void {
     this.#connecting--;
-    this.#tunnels.set(localPort, tunnel);
+    this.#attached++;
+    if (link.localPort !== undefined) this.#byPort.set(link.localPort, tunnel);
   }
 
-  detach(localPort: number): void {
-    this.#tunnels.delete(localPort);
+  detach(link: ServerLink): void {
+    this.#attached--;
+    if (link.localPort !== undefined) this.#byPort.delete(link.localPort);
     this.#closeIfRetiredAndIdle();
   }
 
@@ -82,7 +88,7 @@ export class InnerServer implements InnerServerSlot {
   }
 
   #closeIfRetiredAndIdle(): void {
-    if (this.#retired && this.#tunnels.size === 0 && this.#connecting === 0) this.close();
+    if (this.#retired && this.#attached === 0 && this.#connecting === 0) this.close();
   }
 }
 

@@ -62,6 +62,15 @@ function openssl(...args: string[]): string {
 
 export type Line = Record<string, unknown>;
 
+/** `promise`, or a failure naming `what` once `boundMs` have passed: a hang becomes a failed case. */
+export function within<T>(promise: Promise<T>, what: string, boundMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${boundMs} ms`)), boundMs);
+  });
+  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
+}
+
 /** A fixture process (Bun or Deno): its stdout JSON lines can be awaited, commands written to stdin. */
 export class FixtureProcess {
   readonly lines: Line[] = [];
@@ -88,6 +97,11 @@ export class FixtureProcess {
       });
     });
     createInterface({ input: this.#child.stderr }).on('line', (text) => this.stderr.push(text));
+  }
+
+  /** The fixture's process id (its open files are under /proc/PID/fd on Linux). */
+  get pid(): number {
+    return this.#child.pid!;
   }
 
   /** The first line, past or future, that matches. */

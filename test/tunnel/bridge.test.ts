@@ -90,29 +90,30 @@ describe('tunnel bridge', () => {
       events: quietEvents,
       limits: LIMITS,
       headHoldBytes,
-      innerServer: () => ({ port, reserve() {}, unreserve() {}, attach() {}, detach() {} }),
-      connect(serverPort, tunnel) {
-        const socket: Socket = connect(serverPort, '127.0.0.1', () => {
-          bridges.set(socket.localPort ?? 0, tunnel);
-          const link: ServerLink = {
-            localPort: socket.localPort ?? 0,
-            write: (bytes) => {
-              received += bytes.length;
-              socket.write(bytes);
-              return true;
-            },
-            pause: () => socket.pause(),
-            resume: () => socket.resume(),
-            end: () => socket.end(),
-          };
-          tunnel.serverOpened(link);
-        });
-        socket.on('data', (chunk: Buffer) => tunnel.fromServer(new Uint8Array(chunk)));
-        socket.on('close', () => tunnel.close('server'));
-        socket.on('error', () => tunnel.close('server'));
-      },
+      innerServer: () => ({ reserve() {}, unreserve() {}, attach() {}, detach() {}, connect: connectTo }),
       closed: () => undefined,
     });
+    /** Opens the loopback connection a listener would open to its inner server. */
+    function connectTo(tunnel: TunnelBridge): void {
+      const socket: Socket = connect(port, '127.0.0.1', () => {
+        bridges.set(socket.localPort ?? 0, tunnel);
+        const link: ServerLink = {
+          localPort: socket.localPort ?? 0,
+          write: (bytes) => {
+            received += bytes.length;
+            socket.write(bytes);
+            return true;
+          },
+          pause: () => socket.pause(),
+          resume: () => socket.resume(),
+          end: () => socket.end(),
+        };
+        tunnel.serverOpened(link);
+      });
+      socket.on('data', (chunk: Buffer) => tunnel.fromServer(new Uint8Array(chunk)));
+      socket.on('close', () => tunnel.close('server'));
+      socket.on('error', () => tunnel.close('server'));
+    }
     bridge.start(client);
     // As a listener does (src/tunnel/bridged_listener.ts): the deadline is looked at a few times a second.
     const deadlineCheck = setInterval(() => bridge.checkDeadline(Date.now()), 50);

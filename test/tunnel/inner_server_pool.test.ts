@@ -1,11 +1,11 @@
 /**
- * What every request a bridged listener's inner server receives goes through before the app
- * (`serveTunnelRequest`).
+ * The inner servers per key pair (`InnerServerPool`), and what every request a bridged listener's inner server
+ * receives goes through before the app (`serveTunnelRequest`).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TunnelBridge } from '../../src/tunnel/bridge.ts';
-import { serveTunnelRequest } from '../../src/tunnel/inner_server_pool.ts';
+import type { ServerLink, TunnelBridge } from '../../src/tunnel/bridge.ts';
+import { InnerServerPool, LOOPBACK, serveTunnelRequest, type NativeInnerServer } from '../../src/tunnel/inner_server_pool.ts';
 import { INNER_HTTP_LIMITS } from '../../src/tunnel/protocol.ts';
 import type { ConnectionInfo, InnerHandler } from '../../src/platform.ts';
 
@@ -23,6 +23,44 @@ const echoHandler: InnerHandler = (request, connection) => new Response(`${reque
 
 const get = (path: string, headers: Record<string, string> = {}): Request =>
   new Request(`https://route.tunnel.test${path}`, { headers: { host: 'route.tunnel.test', ...headers } });
+
+describe('InnerServerPool', () => {
+  const pair = (name: string) => ({ certPem: `${name} cert`, keyPem: `${name} key` });
+  /** A link as the pool sees it; `localPort` only for a loopback connection. */
+  const link = (localPort?: number): ServerLink => ({ localPort, write: () => true, pause() {}, resume() {}, end() {} });
+
+  it('stops a retired server once its last tunnel has gone, over loopback or within the process; tunnelAt finds loopback ones', () => {
+    const stopped: string[] = [];
+    const connected: string[] = [];
+    const pool = new InnerServerPool(pair('first'), (keyPair): NativeInnerServer => ({
+      connect: () => void connected.push(keyPair.certPem),
+      stop: () => void stopped.push(keyPair.certPem),
+    }));
+    const first = pool.current;
+    const overLoopback = fakeTunnel().tunnel;
+    const inProcess = fakeTunnel().tunnel;
+    const loopbackLink = link(40_000);
+    const inProcessLink = link();
+    for (const [tunnel, server] of [[overLoopback, loopbackLink], [inProcess, inProcessLink]] as const) {
+      first.reserve();
+      first.connect(tunnel);
+      first.attach(tunnel, server);
+    }
+    assert.deepEqual(connected, ['first cert', 'first cert']);
+    assert.equal(first.tunnelAt({ address: LOOPBACK, port: 40_000 }), overLoopback);
+    assert.equal(first.tunnelAt({ address: LOOPBACK, port: 40_001 }), undefined);
+
+    pool.setKeyPair(pair('second'));
+    assert.notEqual(pool.current, first);
+    first.detach(loopbackLink);
+    assert.equal(first.tunnelAt({ address: LOOPBACK, port: 40_000 }), undefined);
+    assert.deepEqual(stopped, [], 'a tunnel within the process still uses the retired server');
+    first.detach(inProcessLink);
+    assert.deepEqual(stopped, ['first cert']);
+    pool.closeAll();
+    assert.deepEqual(stopped, ['first cert', 'second cert']);
+  });
+});
 
 describe('serveTunnelRequest', () => {
   it('refuses a peer that is no live tunnel with 403, without calling the app', async () => {

@@ -55,7 +55,6 @@ export async function listenTunnelDeno(options: TunnelListenerOptions): Promise<
   const tunnels = new BridgedTunnels(options, {
     headHoldBytes: HEAD_HOLD_BYTES,
     startInner: (pair, server) => startInnerServer(pair, server, options),
-    connect: (port, tunnel) => void connectInner(port, tunnel),
   });
   /** Accepted connections whose request head has not been answered yet. */
   const admitting = new Set<DenoTcpConn>();
@@ -209,7 +208,8 @@ function startInnerServer(pair: KeyPair, inner: InnerServer, options: TunnelList
       return tunnel?.info?.alpn === 'h2' ? response : withoutContentLength(response);
     },
   );
-  return { port: server.addr.port, stop: () => stop.abort() };
+  const port = server.addr.port;
+  return { connect: (tunnel) => void connectInner(port, tunnel), stop: () => stop.abort() };
 }
 
 /**

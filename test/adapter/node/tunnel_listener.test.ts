@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import http2 from 'node:http2';
 import { describe, it } from 'node:test';
 import type tls from 'node:tls';
-import { FIXTURE_LIMITS } from '../fixture_harness.ts';
+import { FIXTURE_LIMITS, within } from '../fixture_harness.ts';
 import { NodeFixture, type Leaf } from './harness.ts';
 import { HOST, tunnelListenerContract } from '../../contract/tunnel_listener.ts';
 
@@ -46,10 +46,10 @@ describe('Node tunnel listener', { timeout: 180_000 }, () => {
         session = http2.connect(`https://${HOST}`, { createConnection: () => socket });
         const goaway = once(session, 'goaway');
         const stream = session.request({ ':path': '/before-idle' });
-        const [headers] = (await within(once(stream, 'response'), 'the answer')) as [http2.IncomingHttpHeaders];
+        const [headers] = (await within(once(stream, 'response'), 'the answer', BOUND_MS)) as [http2.IncomingHttpHeaders];
         assert.equal(headers[':status'], 200);
         stream.resume();
-        await within(once(stream, 'end'), 'the end of the answer');
+        await within(once(stream, 'end'), 'the end of the answer', BOUND_MS);
         await within(goaway, 'the GOAWAY of the idle session', FIXTURE_LIMITS.keepAliveTimeoutMs + BOUND_MS);
       } finally {
         session?.destroy();
@@ -61,10 +61,10 @@ describe('Node tunnel listener', { timeout: 180_000 }, () => {
       const tunnel = contract.client({ protocol: 'h2' });
       const control = contract.client();
       try {
-        const response = await within(tunnel.fetch(`https://${HOST}/quiet`), 'the head of a silent stream');
+        const response = await within(tunnel.fetch(`https://${HOST}/quiet`), 'the head of a silent stream', BOUND_MS);
         await new Promise((resolve) => setTimeout(resolve, FIXTURE_LIMITS.requestHeadTimeoutMs + FIXTURE_LIMITS.keepAliveTimeoutMs + 500));
         assert.equal(await (await control.fetch(`https://${HOST}/wake`)).text(), 'woken\n');
-        assert.equal(await within(response.text(), 'the event after the silence'), 'data: woken\n\n');
+        assert.equal(await within(response.text(), 'the event after the silence', BOUND_MS), 'data: woken\n\n');
       } finally {
         tunnel.close();
         control.close();
@@ -72,11 +72,3 @@ describe('Node tunnel listener', { timeout: 180_000 }, () => {
     });
   });
 });
-
-function within<T>(promise: Promise<T>, what: string, boundMs = BOUND_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const bound = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${boundMs} ms`)), boundMs);
-  });
-  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
-}
