@@ -40,7 +40,7 @@ export function listenerExposureRule(config: ProxyConfig): CheckResult {
 
 /** `check`'s warning when `allow_browser_upgrades` is on; nothing when it is off (the default). */
 export function browserUpgradesRule(config: ProxyConfig): CheckResult | undefined {
-  if (config.allowBrowserUpgrades !== true) return undefined;
+  if (!config.allowBrowserUpgrades) return undefined;
   return warned(
     'listener.browser_upgrades',
     config.sourcePath ?? 'configuration',

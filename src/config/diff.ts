@@ -27,7 +27,7 @@ export function diffConfig(before: ProxyConfig, after: ProxyConfig): ConfigDiff 
   compare('tls', before.tls, after.tls);
   compare('upstream', before.upstream, after.upstream);
   // The listener asks at every upgrade request (TunnelListenerOptions.allowBrowserUpgrades): no restart needed.
-  compare('allow_browser_upgrades', before.allowBrowserUpgrades === true, after.allowBrowserUpgrades === true);
+  compare('allow_browser_upgrades', before.allowBrowserUpgrades, after.allowBrowserUpgrades);
   // Swapped whole with the state; a changed file a policy reads is not a configuration change.
   compare('policies', before.policies, after.policies);
   const restartRequired: string[] = [];

@@ -1,6 +1,7 @@
 /**
  * Extension key `policies`: a mapping of route key to that route's policy. Each entry is an object of
- * sections (`auth`, `upstream_headers`); a section is added with one line in {@link routePolicyEntries}.
+ * sections (`auth`, `upstream_headers`, and the MCP sections `tools`, `audit`, `limits` of policy_mcp.ts);
+ * a section is added with one line in {@link routePolicyEntries}.
  *
  * The per-field rules are here; the rules between fields (a policy for a route that does not exist, both
  * `jwks_uri` and `jwks_file`, a token forwarded and replaced at once) are in {@link findPolicyRelationProblems},
@@ -10,6 +11,7 @@ import * as v from 'valibot';
 import { checkIdpUrl } from '../policy/auth/idp_url.ts';
 import { HOP_BY_HOP } from '../proxy/headers.ts';
 import { checkFilePath, checkFlag } from './fields.ts';
+import { auditSection, limitsSection, toolsSection } from './policy_mcp.ts';
 import { type Checked, type Problem, describeValue, encodeProblem, fail, isMapping, ok, quote, wrongType } from './problem.ts';
 import { checkRouteKey } from './routes.ts';
 import { field, section } from './schema_parts.ts';
@@ -195,6 +197,10 @@ const upstreamHeaders = mappingOf(
 const routePolicyEntries = {
   auth: v.nullish(authSchema),
   upstream_headers: v.nullish(upstreamHeaders),
+  // Optional, not nullish: an empty `audit:` (null) turns the section on with its defaults.
+  tools: v.optional(toolsSection),
+  audit: v.optional(auditSection),
+  limits: v.optional(limitsSection),
 };
 
 const routePolicy = section('each policy', routePolicyEntries);
@@ -216,6 +222,9 @@ function toRoutePolicy(route: string, values: RoutePolicyValues): RoutePolicyCon
         }
       : undefined,
     upstreamHeaders: values.upstream_headers ?? [],
+    tools: values.tools,
+    audit: values.audit,
+    limits: values.limits,
   };
 }
 

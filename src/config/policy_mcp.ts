@@ -22,26 +22,9 @@ import * as v from 'valibot';
 import { checkFlag } from './fields.ts';
 import { type Checked, describeValue, fail, ok, quote, wrongType } from './problem.ts';
 import { field, section } from './schema_parts.ts';
+import type { ArgumentsMode, AuditPolicy, LimitsPolicy, ToolsPolicy } from './types.ts';
 
-export interface ToolsPolicy {
-  /** Globs; `undefined` when `allow` is not set, which allows every name the deny list does not refuse. */
-  readonly allow: readonly string[] | undefined;
-  readonly deny: readonly string[];
-  readonly readOnly: boolean;
-}
-
-export const ARGUMENTS_MODES = ['hash', 'full', 'none'] as const;
-export type ArgumentsMode = (typeof ARGUMENTS_MODES)[number];
-
-export interface AuditPolicy {
-  readonly arguments: ArgumentsMode;
-}
-
-export interface LimitsPolicy {
-  readonly maxRequestBytes: number | undefined;
-  readonly maxConcurrentRequests: number | undefined;
-  readonly requestsPerMinute: number | undefined;
-}
+export const ARGUMENTS_MODES: readonly ArgumentsMode[] = ['hash', 'full', 'none'];
 
 /**
  * The largest `max_request_bytes`: a body is read whole before it is judged and forwarded, so the limit is

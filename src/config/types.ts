@@ -50,10 +50,9 @@ export interface ProxyConfig {
   readonly adminAddr: ListenAddress | undefined;
   /**
    * Extension `allow_browser_upgrades`: let the tunnel listener accept WebSocket upgrades that carry a web
-   * browser's `Origin` or `Sec-Fetch-Mode`. Absent means false, the default (they are refused); left out then, so
-   * a configuration without the key is the same value as before it.
+   * browser's `Origin` or `Sec-Fetch-Mode`. False by default: they are refused.
    */
-  readonly allowBrowserUpgrades?: boolean;
+  readonly allowBrowserUpgrades: boolean;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
   /** Lower-cased, without a trailing dot; `undefined` when not configured. */
@@ -61,8 +60,8 @@ export interface ProxyConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string };
   readonly routes: readonly Route[];
   readonly upstream: UpstreamSettings;
-  /** Extension `policies`: one entry per route that has a policy, in file order; absent when not configured. */
-  readonly policies?: readonly RoutePolicyConfig[];
+  /** Extension `policies`: one entry per route that has a policy, in file order; empty when not configured. */
+  readonly policies: readonly RoutePolicyConfig[];
   /** Path of the configuration file it was loaded from, when there was one. */
   readonly sourcePath: string | undefined;
 }
@@ -74,6 +73,11 @@ export interface RoutePolicyConfig {
   readonly auth: RouteAuthConfig | undefined;
   /** Headers the proxy sets on every upstream request of the route, in file order. */
   readonly upstreamHeaders: readonly UpstreamHeaderConfig[];
+  /** Which tools the route lets a caller list and call. */
+  readonly tools: ToolsPolicy | undefined;
+  /** The `mcp request` log line of each JSON-RPC message; an empty `audit:` is on, with its defaults. */
+  readonly audit: AuditPolicy | undefined;
+  readonly limits: LimitsPolicy | undefined;
 }
 
 /** `policies.<route>.auth`: the proxy as an OAuth 2.1 resource server for the route. */
@@ -90,6 +94,28 @@ export interface RouteAuthConfig {
   readonly forwardToken: boolean;
   /** Validated claims sent upstream as headers (header names lower-cased). */
   readonly identityHeaders: readonly { readonly header: string; readonly claim: string }[];
+}
+
+/** `policies.<route>.tools` (src/config/policy_mcp.ts). */
+export interface ToolsPolicy {
+  /** Globs; `undefined` when `allow` is not set, which allows every name the deny list does not refuse. */
+  readonly allow: readonly string[] | undefined;
+  readonly deny: readonly string[];
+  readonly readOnly: boolean;
+}
+
+/** How `policies.<route>.audit` logs the arguments of a `tools/call`. */
+export type ArgumentsMode = 'hash' | 'full' | 'none';
+
+export interface AuditPolicy {
+  readonly arguments: ArgumentsMode;
+}
+
+/** `policies.<route>.limits`; each `undefined` when not set. */
+export interface LimitsPolicy {
+  readonly maxRequestBytes: number | undefined;
+  readonly maxConcurrentRequests: number | undefined;
+  readonly requestsPerMinute: number | undefined;
 }
 
 export interface UpstreamHeaderConfig {

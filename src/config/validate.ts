@@ -44,7 +44,7 @@ function toProxyConfig(values: ConfigValues): Omit<ProxyConfig, 'sourcePath'> {
   return {
     listenAddr: values.listen_addr,
     adminAddr: values.admin_addr ?? undefined,
-    ...(values.allow_browser_upgrades ? { allowBrowserUpgrades: true } : {}),
+    allowBrowserUpgrades: values.allow_browser_upgrades,
     logLevel: values.log_level,
     shutdownTimeoutMs: values.shutdown_timeout,
     tunnelDomain: values.tunnel_domain ?? undefined,
@@ -57,7 +57,6 @@ function toProxyConfig(values: ConfigValues): Omit<ProxyConfig, 'sourcePath'> {
       preserveHost: upstream.preserve_host,
       tls: { caFile: upstream.tls.ca_file ?? undefined, includeSystemCas: upstream.tls.include_system_cas },
     },
-    // Left out when not configured, so a configuration without the extension is the same value as before it.
-    ...(values.policies ? { policies: values.policies } : {}),
+    policies: values.policies ?? [],
   };
 }

@@ -6,6 +6,57 @@ import type { ProcessStats } from '../platform.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.ts';
 import { processMetrics } from './process_metrics.ts';
 
+/**
+ * What came of a `tools/call`: a result (`ok`), a result with `isError: true` (`tool_error`), a JSON-RPC
+ * error (`rpc_error`), no answer at all (`http_error`: an HTTP error status, a stream that broke off, an
+ * answer that was not JSON-RPC), or refused by the route's policy (`denied`).
+ */
+export type ToolCallOutcome = 'ok' | 'tool_error' | 'rpc_error' | 'http_error' | 'denied';
+
+/** One JSON-RPC request or notification on a route with `tools` or `audit`, as its audit line records it. */
+export interface McpMessageSample {
+  readonly route: string;
+  readonly method: string;
+  readonly decision: 'allowed' | 'denied';
+  /** For a `tools/call`: the tool's name and what came of the call. */
+  readonly tool?: { readonly name: string; readonly outcome: ToolCallOutcome } | undefined;
+}
+
+/**
+ * The MCP methods a `method` label shows by name; any other is `other`. A method name is the caller's to
+ * choose, and a label value per name would let a caller grow the metrics without bound.
+ */
+const MCP_METHODS = new Set([
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'tasks/get',
+  'tasks/result',
+  'tasks/list',
+  'tasks/cancel',
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'notifications/roots/list_changed',
+]);
+
+/**
+ * How many tool names a route's `tool` label shows; later names are counted as `other`. Tool names in
+ * calls are the caller's to choose (a denied call, a call to a tool that does not exist).
+ */
+export const TOOL_LABELS_PER_ROUTE = 200;
+export const OTHER_LABEL = 'other';
+
 /** Why a request did not reach an upstream, or failed there. */
 export type UpstreamFailureKind = 'no_route' | 'ip_validation' | 'dns' | 'connect' | 'tls' | 'timeout' | 'protocol';
 
@@ -23,7 +74,12 @@ export class ProxyMetrics {
   readonly configReloads: Counter;
   readonly certificateNotAfter: Gauge;
   readonly authDecisions: Counter;
+  readonly mcpRequests: Counter;
+  readonly toolCalls: Counter;
+  readonly limitRefusals: Counter;
   #openConnections = 0;
+  /** The tool names each route's `tool` label already shows. */
+  readonly #toolLabels = new Map<string, Set<string>>();
 
   /** With `processStats`, the standard process_* metrics are exported too, read at each scrape. */
   constructor(build: { version: string; runtime: string; runtimeVersion: string }, openStreams: () => number, processStats?: () => ProcessStats) {
@@ -50,6 +106,27 @@ export class ProxyMetrics {
     this.authDecisions = r.register(
       new Counter('mcp_proxy_auth_decisions_total', 'Token decisions on routes with auth, by route and outcome (ok, missing, invalid, insufficient_scope, unavailable).', ['route', 'outcome']),
     );
+    this.mcpRequests = r.register(
+      new Counter(
+        'mcp_proxy_mcp_requests_total',
+        'JSON-RPC requests and notifications on routes with tools or audit, by route, method (other for a method MCP does not define) and decision (allowed, denied).',
+        ['route', 'method', 'decision'],
+      ),
+    );
+    this.toolCalls = r.register(
+      new Counter(
+        'mcp_proxy_tool_calls_total',
+        `tools/call requests on routes with tools or audit, by route, tool (the first ${TOOL_LABELS_PER_ROUTE} names per route, then other) and outcome (ok, tool_error, rpc_error, http_error, denied).`,
+        ['route', 'tool', 'outcome'],
+      ),
+    );
+    this.limitRefusals = r.register(
+      new Counter(
+        'mcp_proxy_limit_refusals_total',
+        'Requests refused by a route limit, by route and limit (max_request_bytes, max_concurrent_requests, requests_per_minute).',
+        ['route', 'limit'],
+      ),
+    );
     if (processStats) r.register(processMetrics(processStats));
   }
 
@@ -59,6 +136,20 @@ export class ProxyMetrics {
 
   connectionClosed(): void {
     this.#openConnections--;
+  }
+
+  mcpMessage(sample: McpMessageSample): void {
+    this.mcpRequests.inc({ route: sample.route, method: MCP_METHODS.has(sample.method) ? sample.method : OTHER_LABEL, decision: sample.decision });
+    if (sample.tool !== undefined) this.toolCalls.inc({ route: sample.route, tool: this.#toolLabel(sample.route, sample.tool.name), outcome: sample.tool.outcome });
+  }
+
+  #toolLabel(route: string, name: string): string {
+    let names = this.#toolLabels.get(route);
+    if (names === undefined) this.#toolLabels.set(route, (names = new Set()));
+    if (names.has(name)) return name;
+    if (names.size >= TOOL_LABELS_PER_ROUTE) return OTHER_LABEL;
+    names.add(name);
+    return name;
   }
 
   requestCompleted(sample: { route: string; method: string; status: number; durationMs: number; bytesIn: number; bytesOut: number }): void {

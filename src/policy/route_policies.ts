@@ -5,7 +5,8 @@
  *
  * Built from the previous policies when there are some, so that a reload keeps what cannot be fetched
  * again at will: an issuer's cached signing keys (an IdP that is down during a reload stops nothing),
- * and a header file's last good value.
+ * a header file's last good value, and a route's MCP state (its tool catalog, and its limits' counters
+ * while the limits are unchanged: see mcp/mcp_route.ts).
  */
 import { ConfigError, type ConfigIssue } from '../config/errors.ts';
 import { formatPath } from '../config/path.ts';
@@ -17,12 +18,15 @@ import { JwksCache, UNKNOWN_KEY_RELOAD_MS } from './auth/jwks_cache.ts';
 import { keySetLoader, keySourceName } from './auth/key_source.ts';
 import { RouteAuth } from './auth/route_auth.ts';
 import { FILE_RECHECK_MS, FileValue } from './file_value.ts';
+import { McpRoute } from './mcp/mcp_route.ts';
 import type { UpstreamHeader } from './upstream_headers.ts';
 
 export interface RoutePolicy {
   readonly route: string;
   readonly auth: RouteAuth | undefined;
   readonly upstreamHeaders: readonly UpstreamHeader[];
+  /** The route's `tools`, `audit` and `limits`; undefined when it has none of them. */
+  readonly mcp: McpRoute | undefined;
 }
 
 export type RoutePolicies = ReadonlyMap<string, RoutePolicy>;
@@ -51,7 +55,7 @@ export async function buildRoutePolicies(config: ProxyConfig, ports: PolicyPorts
   const before = previous === undefined ? undefined : carried.get(previous);
   const kept: Carried = { keys: new Map(), files: new Map() };
   const issues: ConfigIssue[] = [];
-  for (const policy of config.policies ?? []) {
+  for (const policy of config.policies) {
     const host = routeHostname(policy.route, config.tunnelDomain);
     let auth: RouteAuth | undefined;
     if (policy.auth) {
@@ -61,7 +65,8 @@ export async function buildRoutePolicies(config: ProxyConfig, ports: PolicyPorts
       auth = new RouteAuth(policy.auth, host, keys, ports.now);
     }
     const upstreamHeaders = await readUpstreamHeaders(policy, ports, before, kept, issues);
-    policies.set(policy.route, { route: policy.route, auth, upstreamHeaders });
+    const mcp = McpRoute.create(policy.route, policy, ports.now, previous?.get(policy.route)?.mcp);
+    policies.set(policy.route, { route: policy.route, auth, upstreamHeaders, mcp });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   carried.set(policies, kept);

@@ -8,6 +8,7 @@ import type { ProxyConfig } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyMetrics, UpstreamFailureKind } from '../observability/proxy_metrics.ts';
 import type { AuthDecision } from '../policy/auth/route_auth.ts';
+import { type McpExchange, type RefusedBy, startMcpExchange } from '../policy/mcp/mcp_exchange.ts';
 import type { RoutePolicies } from '../policy/route_policies.ts';
 import { setUpstreamHeaders } from '../policy/upstream_headers.ts';
 import type { RouteTable } from '../routing/route_table.ts';
@@ -170,6 +171,27 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       }
     }
 
+    // Undefined on a route without tools, audit or limits: the request and its answer go through untouched.
+    let exchange: McpExchange | undefined;
+    let requestBody: ReadableStream<Uint8Array> | null = request.body;
+    const mcp = routePolicy?.mcp;
+    if (mcp !== undefined) {
+      const start = await startMcpExchange(mcp, request, {
+        caller: decision?.outcome === 'ok' ? decision.caller : undefined,
+        logger: log,
+        now: () => performance.now(),
+        started,
+        record: (sample) => metrics.mcpMessage({ route: route.key, ...sample }),
+      });
+      if (start.kind === 'answered') {
+        if (isLimit(start.refusedBy)) metrics.limitRefusals.inc({ route: route.key, limit: start.refusedBy });
+        log.debug('request refused by route policy', { conn, route: route.key, refused_by: start.refusedBy, status: start.response.status });
+        finish(start.response.status, 'complete');
+        return start.response;
+      }
+      ({ exchange, body: requestBody } = start);
+    }
+
     let address: string;
     try {
       address = await resolveUpstreamAddress(upstream.host, options.resolveHost, state.policy);
@@ -178,6 +200,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         log.warn(error.message, { conn, route: route.key, upstream: upstream.origin });
       }
       const status = error instanceof UpstreamError ? error.status : 502;
+      void exchange?.failed(status);
       finish(status, 'refused', error);
       return plain(status, `upstream unavailable: ${publicMessage(error)}\n`);
     }
@@ -190,7 +213,10 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       received: (bytes) => void (bytesDown += bytes),
       ended: (how, error) => {
         bodyEnd ??= { how, error };
-        if (status !== undefined) finish(status, how, error);
+        if (status === undefined) return;
+        // Not before: the exchange may be reading this very body to filter it, and owes its lines after.
+        void exchange?.ended(how);
+        finish(status, how, error);
       },
     };
 
@@ -205,6 +231,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         log.warn('upstream header file could not be read; keeping its previous value', { route: route.key, file, error: describe(error) }),
       );
     }
+    exchange?.upstreamHeaders(headers);
 
     let response: UpstreamResponse;
     try {
@@ -213,7 +240,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
         url: new URL(url.pathname + url.search, upstream.origin),
         address,
         headers,
-        body: request.body,
+        body: requestBody,
         // The runtime aborts it when the client goes away; a cancelled response body is the other sign of
         // that, and the upstream client drops the upstream request then too.
         signal: request.signal,
@@ -223,35 +250,58 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       });
     } catch (error) {
       if (request.signal.aborted) {
+        void exchange?.failed(499);
         finish(499, 'cancelled');
         return plain(502, 'client went away\n');
       }
+      void exchange?.failed(error instanceof UpstreamError ? error.status : 502);
       return upstreamFailed(error);
     }
 
     const upstreamBody = response.body;
     const bodyless = upstreamBody === null || NULL_BODY_STATUSES.has(response.status) || method === 'HEAD';
+    let answerHeaders = response.headers;
+    let answerBody = bodyless ? null : upstreamBody;
+    // Only a status a Response can carry: the body is then never wrapped in an answer that cannot be built.
+    if (exchange?.readsAnswer && response.status >= 200 && response.status <= 599) {
+      const shaped = await exchange.answer({ status: response.status, headers: response.headers, body: answerBody });
+      if (!shaped.ok) {
+        void exchange.ended('error');
+        const error = new UpstreamError('protocol', `${upstream.origin}: its tools/list answer could not be read to filter it`);
+        log.warn('upstream request failed', { conn, route: route.key, upstream: upstream.origin, kind: 'protocol', error: error.message });
+        finish(shaped.response.status, 'refused', error);
+        return shaped.response;
+      }
+      ({ headers: answerHeaders, body: answerBody } = shaped);
+    }
     let answer: Response;
     try {
-      answer = new Response(bodyless ? null : upstreamBody, {
+      answer = new Response(answerBody, {
         status: response.status,
         statusText: response.statusText,
-        headers: clientResponseHeaders(response.headers),
+        headers: clientResponseHeaders(answerHeaders),
       });
     } catch (cause) {
       // A status outside 200–599, or a reason phrase a Response cannot carry.
-      discard(upstreamBody);
+      discard(answerBody instanceof ReadableStream ? answerBody : upstreamBody);
+      void exchange?.failed(502);
       return upstreamFailed(new UpstreamError('protocol', `${upstream.origin}: unusable response head: ${describe(cause)}`, { cause }));
     }
     status = response.status;
     if (bodyless) {
       // Logged before the discard, whose cancel report would otherwise read as the client's.
       finish(status, 'complete');
+      void exchange?.ended();
       discard(upstreamBody);
-    } else if (upstreamBody instanceof Uint8Array) {
-      bytesDown = upstreamBody.byteLength;
+    } else if (upstreamBody instanceof Uint8Array || answerBody instanceof Uint8Array) {
+      // The upstream's answer arrived whole with its head (no end report follows), or was read whole here to
+      // be filtered (its end already reported). Either way it is complete; the exchange's own reading of a
+      // stream made of it ends in its own time.
+      if (upstreamBody instanceof Uint8Array) bytesDown = upstreamBody.byteLength;
+      void exchange?.ended();
       finish(status, 'complete');
     } else if (bodyEnd !== undefined) {
+      void exchange?.ended(bodyEnd.how);
       finish(status, bodyEnd.how, bodyEnd.error);
     }
     return answer;
@@ -261,6 +311,11 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
     fetch: async (request, connection) => app.fetch(request, { connection }),
     inFlight: () => inFlight,
   };
+}
+
+/** The refusals `mcp_proxy_limit_refusals_total` counts: the route's `limits`, not its policy or a bad body. */
+function isLimit(refusedBy: RefusedBy): refusedBy is 'max_request_bytes' | 'max_concurrent_requests' | 'requests_per_minute' {
+  return refusedBy === 'max_request_bytes' || refusedBy === 'max_concurrent_requests' || refusedBy === 'requests_per_minute';
 }
 
 function failureKind(kind: UpstreamErrorKind): UpstreamFailureKind {

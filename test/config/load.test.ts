@@ -40,6 +40,8 @@ describe('the config.yaml examples of the reference load unchanged', () => {
         { key: 'echo', upstream: { scheme: 'http', host: 'hello-mcp', port: 9000, origin: 'http://hello-mcp:9000' } },
       ],
       upstream: DEFAULT_UPSTREAM,
+      allowBrowserUpgrades: false,
+      policies: [],
       sourcePath: CONFIG_PATH,
     };
     assert.deepEqual(await loadYaml(COMPOSE_EXAMPLE), expected);
@@ -101,6 +103,8 @@ upstream:
         preserveHost: true,
         tls: { caFile: '/etc/mcp-gateway/upstream-ca.pem', includeSystemCas: true },
       },
+      allowBrowserUpgrades: false,
+      policies: [],
       sourcePath: CONFIG_PATH,
     } satisfies ProxyConfig);
   });

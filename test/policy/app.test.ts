@@ -23,6 +23,7 @@ import { policyPorts, settableClock } from './helpers.ts';
 
 const connection: ConnectionInfo = { id: 3, remoteAddress: '127.0.0.1', serverName: undefined, alpn: 'http/1.1' };
 const DOMAIN = 't.example';
+const NO_MCP = { tools: undefined, audit: undefined, limits: undefined } as const;
 
 describe('route policies in the app', () => {
   let idp: TestIdentityProvider;
@@ -41,7 +42,7 @@ describe('route policies in the app', () => {
       routes: ['tickets', 'wiki', 'open'].map((key) => ({ key, upstream: { scheme: 'http', host: `${key}-up`, port: 9000, origin: `http://${key}-up:9000` } })),
       tunnelDomain: DOMAIN,
       upstream: { allowedIps: ['10.0.0.0/8'], allowedIpsIsDefault: false, disableIpValidation: false, preserveHost: false, tls: { caFile: undefined, includeSystemCas: false } },
-      ...(policies ? { policies } : {}),
+      policies: policies ?? [],
     }) as unknown as ProxyConfig;
 
   const authOf = (scopes: string[] = [], forwardToken = true) => ({
@@ -94,8 +95,9 @@ describe('route policies in the app', () => {
           { name: 'x-api-key', source: { kind: 'file', path: keyFile } },
           { name: 'x-tenant', source: { kind: 'value', value: 'corp' } },
         ],
+        ...NO_MCP,
       },
-      { route: 'wiki', auth: authOf(), upstreamHeaders: [] },
+      { route: 'wiki', auth: authOf(), upstreamHeaders: [], ...NO_MCP },
     ]);
     const ports = policyPorts(idp);
     const { send, lines, text, upstream, metrics } = await setup(config, await buildRoutePolicies(config, ports));
@@ -157,7 +159,7 @@ describe('route policies in the app', () => {
   });
 
   it('without signing keys, 503 and no challenge', async () => {
-    const config = baseConfig([{ route: 'tickets', auth: { ...authOf(), jwks: { kind: 'uri', uri: `${idp.issuer}/nowhere` } }, upstreamHeaders: [] }]);
+    const config = baseConfig([{ route: 'tickets', auth: { ...authOf(), jwks: { kind: 'uri', uri: `${idp.issuer}/nowhere` } }, upstreamHeaders: [], ...NO_MCP }]);
     const ports = policyPorts(idp);
     const { send, upstream } = await setup(config, await buildRoutePolicies(config, ports));
     const answer = await send(`tickets.${DOMAIN}`, '/mcp', { authorization: `Bearer ${await idp.token({ aud: `https://tickets.${DOMAIN}/mcp` })}` });
@@ -168,7 +170,7 @@ describe('route policies in the app', () => {
   });
 
   it('a route without a policy, and a configuration without policies, log and forward exactly as before', async () => {
-    const withPolicies = baseConfig([{ route: 'tickets', auth: authOf(), upstreamHeaders: [] }]);
+    const withPolicies = baseConfig([{ route: 'tickets', auth: authOf(), upstreamHeaders: [], ...NO_MCP }]);
     const a = await setup(withPolicies, await buildRoutePolicies(withPolicies, policyPorts(idp)));
     const b = await setup(baseConfig());
     for (const { send } of [a, b]) await send(`open.${DOMAIN}`, '/mcp', { authorization: 'Bearer passes-through' });
@@ -181,7 +183,7 @@ describe('route policies in the app', () => {
 
   it('upstream header files: unreadable at start is a configuration error; later, a changed file is picked up and a failing one keeps its value', async () => {
     const keyFile = join(directory, 'rotating-key');
-    const policy = (path: string): RoutePolicyConfig[] => [{ route: 'tickets', auth: undefined, upstreamHeaders: [{ name: 'x-api-key', source: { kind: 'file', path } }] }];
+    const policy = (path: string): RoutePolicyConfig[] => [{ route: 'tickets', auth: undefined, upstreamHeaders: [{ name: 'x-api-key', source: { kind: 'file', path } }], ...NO_MCP }];
     const clock = settableClock();
     const ports = policyPorts(idp, clock);
     await assert.rejects(buildRoutePolicies(baseConfig(policy(join(directory, 'absent'))), ports), (error: unknown) => {
@@ -222,7 +224,7 @@ describe('route policies in the app', () => {
   });
 
   it('a reload keeps the signing keys already fetched, so an IdP that is down during it stops nothing', async () => {
-    const config = baseConfig([{ route: 'tickets', auth: { ...authOf(), jwks: { kind: 'uri', uri: idp.jwksUri } }, upstreamHeaders: [] }]);
+    const config = baseConfig([{ route: 'tickets', auth: { ...authOf(), jwks: { kind: 'uri', uri: idp.jwksUri } }, upstreamHeaders: [], ...NO_MCP }]);
     const ports = policyPorts(idp);
     const first = await buildRoutePolicies(config, ports);
     const token = await idp.token({ sub: 'alice', aud: `https://tickets.${DOMAIN}/mcp` });

@@ -47,6 +47,31 @@ describe('check: policies', () => {
     assert.ok(!JSON.stringify(results).includes('secret-value'), 'a header value is never shown');
   });
 
+  it('reports, per route with tools, audit or limits, what is on', async () => {
+    const config = await loadYaml(
+      BASE +
+        'routes:\n  tickets: http://10.0.0.5:9000\n  wiki: http://10.0.0.6:9000\n  open: http://10.0.0.7:9000\n' +
+        'policies:\n' +
+        '  tickets:\n    tools:\n      allow: ["search_*", get_ticket]\n      deny: ["*delete*"]\n      read_only: true\n' +
+        '    audit:\n      arguments: full\n    limits:\n      max_request_bytes: 1MiB\n      max_concurrent_requests: 16\n      requests_per_minute: 600\n' +
+        '  wiki:\n    audit:\n' +
+        '  open:\n    upstream_headers:\n      X-Tenant: { value: corp }\n',
+    );
+    const results = await policyRules(config, deps);
+    assert.deepEqual(
+      results.map((result) => [result.id, result.status, result.subject, result.message]),
+      [
+        [
+          'policy.mcp',
+          'ok',
+          'policies.tickets',
+          'tools: allow search_*, get_ticket; deny *delete*; read-only tools only. audit: one line per JSON-RPC message, arguments full. limits: max_request_bytes 1048576, max_concurrent_requests 16, requests_per_minute 600',
+        ],
+        ['policy.mcp', 'ok', 'policies.wiki', 'audit: one line per JSON-RPC message, arguments hash'],
+      ],
+    );
+  });
+
   it('has nothing to say about a configuration without policies', async () => {
     assert.deepEqual(await policyRules(await loadYaml(BASE + 'routes:\n  echo: http://10.0.0.5:9000\n'), deps), []);
   });

@@ -7,9 +7,10 @@ import { BASE, issuesOf, loadYaml } from '../config/helpers.ts';
 const ROUTES = 'routes:\n  tickets: http://10.0.0.5:9000\n  wiki: http://10.0.0.6:9000\n';
 
 describe('policies configuration', () => {
-  it('is absent from the loaded configuration when not written', async () => {
+  it('is an empty list when not written, as allow_browser_upgrades is false', async () => {
     const config = await loadYaml(BASE + ROUTES);
-    assert.equal('policies' in config, false);
+    assert.deepEqual(config.policies, []);
+    assert.equal(config.allowBrowserUpgrades, false);
   });
 
   it('loads every documented field', async () => {
@@ -51,11 +52,17 @@ describe('policies configuration', () => {
           { name: 'x-api-key', source: { kind: 'file', path: '/data/tickets-api-key' } },
           { name: 'x-tenant', source: { kind: 'value', value: 'corp' } },
         ],
+        tools: undefined,
+        audit: undefined,
+        limits: undefined,
       },
       {
         route: 'wiki',
         auth: { issuer: 'http://127.0.0.1:8443/realm', jwks: { kind: 'discover' }, audience: undefined, scopes: [], forwardToken: true, identityHeaders: [] },
         upstreamHeaders: [],
+        tools: undefined,
+        audit: undefined,
+        limits: undefined,
       },
     ]);
   });
@@ -118,6 +125,80 @@ describe('policies configuration', () => {
     assert.equal(config.policies?.[0]?.route, 'constructor');
   });
 
+  it('loads tools, audit and limits; an empty audit: is on with its defaults', async () => {
+    const config = await loadYaml(
+      BASE +
+        ROUTES +
+        [
+          'policies:',
+          '  tickets:',
+          '    tools:',
+          '      allow: ["search_*", get_ticket]',
+          '      deny: ["*delete*"]',
+          '      read_only: true',
+          '    audit:',
+          '      arguments: full',
+          '    limits:',
+          '      max_request_bytes: 1MiB',
+          '      max_concurrent_requests: 16',
+          '      requests_per_minute: 600',
+          '  wiki:',
+          '    audit:',
+          '',
+        ].join('\n'),
+    );
+    assert.deepEqual(config.policies, [
+      {
+        route: 'tickets',
+        auth: undefined,
+        upstreamHeaders: [],
+        tools: { allow: ['search_*', 'get_ticket'], deny: ['*delete*'], readOnly: true },
+        audit: { arguments: 'full' },
+        limits: { maxRequestBytes: 1024 * 1024, maxConcurrentRequests: 16, requestsPerMinute: 600 },
+      },
+      { route: 'wiki', auth: undefined, upstreamHeaders: [], tools: undefined, audit: { arguments: 'hash' }, limits: undefined },
+    ]);
+  });
+
+  it('refuses bad tools, audit and limits values with their path, line and fix, and hints unknown keys inside them', async () => {
+    const issues = await issuesOf(
+      BASE +
+        ROUTES +
+        [
+          'policies:', // line 9
+          '  tickets:',
+          '    tools:',
+          '      allow: search_*',
+          '      deny: [""]',
+          '      readonly: true',
+          '    audit:',
+          '      arguments: sha1',
+          '    limits:',
+          '      max_request_bytes: 1 megabyte',
+          '      max_concurrent_requests: 0',
+          '      requests_per_minute: 1.5',
+          '',
+        ].join('\n'),
+    );
+    const byPath = new Map(issues.map((issue) => [issue.path, issue]));
+    const expect = (path: string, message: RegExp, line: number): void => {
+      const issue = byPath.get(path);
+      assert.ok(issue, `no issue at ${path}; issues: ${issues.map((i) => `${i.path}: ${i.message}`).join(' | ')}`);
+      assert.match(issue.message, message);
+      assert.equal(issue.line, line, path);
+      assert.ok(issue.hint.length > 0);
+    };
+    expect('policies.tickets.tools.allow', /expected a list of tool-name globs/, 12);
+    expect('policies.tickets.tools.deny', /empty glob/, 13);
+    expect('policies.tickets.tools.readonly', /unknown key "readonly"/, 14);
+    expect('policies.tickets.audit.arguments', /"sha1" is not an arguments mode/, 16);
+    expect('policies.tickets.limits.max_request_bytes', /"1 megabyte" is not a size/, 18);
+    expect('policies.tickets.limits.max_concurrent_requests', /not a whole number of at least 1/, 19);
+    expect('policies.tickets.limits.requests_per_minute', /not a whole number of at least 1/, 20);
+    assert.equal(byPath.get('policies.tickets.tools.readonly')?.hint, 'did you mean read_only?');
+    assert.equal(issues.length, 7, issues.map((i) => `${i.path}: ${i.message}`).join(' | '));
+  });
+
   it('a changed policy is its own setting in the reload diff; no policy on either side is no change', async () => {
     const plain = await loadYaml(BASE + ROUTES);
     const withPolicy = await loadYaml(BASE + ROUTES + 'policies:\n  wiki:\n    upstream_headers:\n      X-Tenant: { value: corp }\n');
@@ -125,5 +206,7 @@ describe('policies configuration', () => {
     assert.deepEqual(diffConfig(plain, await loadYaml(BASE + ROUTES)).settingsChanged, []);
     assert.deepEqual(diffConfig(plain, withPolicy).settingsChanged, ['policies']);
     assert.deepEqual(diffConfig(withPolicy, changed).settingsChanged, ['policies']);
+    const limited = await loadYaml(BASE + ROUTES + 'policies:\n  wiki:\n    limits:\n      requests_per_minute: 60\n');
+    assert.deepEqual(diffConfig(plain, limited).settingsChanged, ['policies']);
   });
 });

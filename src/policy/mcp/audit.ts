@@ -17,8 +17,9 @@
  * an answer that was not JSON-RPC) are written by `finish()` with what is known. Each line is written once, and the lines of one exchange in the order they were decided.
  * Hashes use WebCrypto; they are started when the exchange begins, so the request path never waits on them.
  */
-import type { ArgumentsMode } from '../../config/policy_mcp.ts';
+import type { ArgumentsMode } from '../../config/types.ts';
 import type { Logger } from '../../observability/logger.ts';
+import type { McpMessageSample, ToolCallOutcome } from '../../observability/proxy_metrics.ts';
 import { hex } from '../../wire/bytes.ts';
 import { type JsonRpcId, type JsonRpcMessage, answerOutcome } from './json_rpc.ts';
 import type { JudgedMessage } from './request_judge.ts';
@@ -62,6 +63,8 @@ export interface AuditContext {
   readonly now: () => number;
   /** When the request arrived, on the same clock. */
   readonly started: number;
+  /** Told of each line as it is decided (for the metrics), before the line itself is out. */
+  readonly record?: ((sample: Omit<McpMessageSample, 'route'>) => void) | undefined;
 }
 
 interface Entry {
@@ -134,6 +137,12 @@ export class ExchangeAudit {
     const httpStatus = this.#httpStatus;
     const outcome = entry.outcome;
     const toolError = judged.tool !== undefined && outcome !== undefined && outcome.rpcError === undefined ? outcome.toolError === true : undefined;
+    const decision = judged.decision.allowed ? 'allowed' : 'denied';
+    context.record?.({
+      method: entry.method,
+      decision,
+      tool: judged.tool === undefined ? undefined : { name: judged.tool, outcome: toolCallOutcome(judged.decision.allowed, outcome) },
+    });
     const fields = Promise.all([this.#session, entry.argumentsField]);
     this.#written = this.#written.then(() => fields).then(
       ([session, args]) =>
@@ -145,7 +154,7 @@ export class ExchangeAudit {
           tool: judged.tool,
           uri: judged.uri,
           caller: context.caller,
-          decision: judged.decision.allowed ? 'allowed' : 'denied',
+          decision,
           reason: judged.decision.allowed ? undefined : judged.decision.reason,
           http_status: httpStatus,
           rpc_error: outcome?.rpcError,
@@ -157,6 +166,13 @@ export class ExchangeAudit {
       () => undefined,
     );
   }
+}
+
+function toolCallOutcome(allowed: boolean, outcome: Entry['outcome']): ToolCallOutcome {
+  if (!allowed) return 'denied';
+  if (outcome === undefined) return 'http_error';
+  if (outcome.rpcError !== undefined) return 'rpc_error';
+  return outcome.toolError === true ? 'tool_error' : 'ok';
 }
 
 function argumentsField(method: string, args: unknown, mode: ArgumentsMode): Promise<Readonly<Record<string, unknown>>> {

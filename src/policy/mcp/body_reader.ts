@@ -21,7 +21,7 @@ import { parseErrorResponse, tooLargeResponse, unsupportedEncodingResponse } fro
 export const DEFAULT_JUDGED_BODY_BYTES = 16 * 1024 * 1024;
 
 export type BodyRead =
-  | { readonly ok: true; readonly bytes: Uint8Array }
+  | { readonly ok: true; readonly bytes: Uint8Array<ArrayBuffer> }
   | {
       readonly ok: false;
       readonly refusal: 'too_large' | 'unsupported_encoding' | 'unreadable';

@@ -16,7 +16,7 @@
  * - State lives as long as the object: keep one per route across requests (and across a reload that
  *   keeps the route's limits), not one per configuration read.
  */
-import type { LimitsPolicy } from '../../config/policy_mcp.ts';
+import type { LimitsPolicy } from '../../config/types.ts';
 import { overloadedResponse, rateLimitedResponse } from './refusals.ts';
 
 /** What a 503 tells the caller to wait: in-flight requests on an MCP route mostly end within seconds. */

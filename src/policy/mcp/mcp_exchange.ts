@@ -12,18 +12,23 @@
  *   (request_judge.ts); the upstream gets the very bytes received, or nothing at all.
  * - The audit writes a line for every request and notification on a route with `audit` or `tools`
  *   (`tools` alone audits with the default `arguments: hash`), the proxy's own refusals included.
+ * - An answer that is here whole (a JSON body, or an event stream that arrived with its head) is read for
+ *   the audit as it is: its events parsed as a reader of the stream would dispatch them.
  * - `ended` must be called once the answer has ended, however it ended (`failed` when the upstream call
- *   failed): it gives the place in flight back and writes the audit lines still owed. It is idempotent.
+ *   failed), and not before `answer` has returned: it gives the place in flight back and writes the audit
+ *   lines still owed. It is idempotent. `context.record` hears of each line as it is decided (the metrics).
  *   After an answer read to its end, lines wait for the observer to reach the end too, so that an answer
  *   in the last chunk is matched to its request before the line is written.
  */
 import type { Logger } from '../../observability/logger.ts';
 import type { StreamEnd } from '../../platform.ts';
 import { messagesIn, observeAnswer, sseEventObserver } from './answer_observer.ts';
-import { ExchangeAudit } from './audit.ts';
+import { type AuditContext, ExchangeAudit } from './audit.ts';
 import { readBoundedBody } from './body_reader.ts';
+import type { JsonRpcMessage } from './json_rpc.ts';
 import type { McpRoute } from './mcp_route.ts';
 import { type JudgedMessage, judgeRequestBody } from './request_judge.ts';
+import { isEventStream, sseEventsIn } from './sse.ts';
 import {
   type FilteredAnswer,
   IDENTITY_ENCODING,
@@ -43,6 +48,8 @@ export interface ExchangeContext {
   /** Milliseconds, monotonic: the clock of `started` and of the limits. */
   readonly now: () => number;
   readonly started: number;
+  /** Told of each audit line as it is decided: the metrics of MCP requests and tool calls. */
+  readonly record?: AuditContext['record'];
 }
 
 /** Which limit refused a request, for `mcp_proxy_limit_refusals_total{limit}`. */
@@ -146,12 +153,12 @@ export class McpExchange {
       const filtered = await filterToolsListAnswer(upstream, rewrite, observer);
       if (observer !== undefined && filtered.ok && filtered.body instanceof ReadableStream) this.#awaitBodyEnd = true;
       if (!filtered.ok) audit?.status(filtered.response.status);
-      else if (audit !== undefined && filtered.body instanceof Uint8Array) this.#observeBytes(filtered.body);
+      else if (audit !== undefined && filtered.body instanceof Uint8Array) this.#observeBytes(filtered.body, filtered.headers.get('content-type'));
       return filtered;
     }
     if (audit === undefined || upstream.body === null) return { ok: true, headers: upstream.headers, body: upstream.body };
     if (upstream.body instanceof Uint8Array) {
-      this.#observeBytes(upstream.body);
+      this.#observeBytes(upstream.body, upstream.headers.get('content-type'));
       return { ok: true, headers: upstream.headers, body: upstream.body };
     }
     const body = observeAnswer(upstream.headers.get('content-type'), upstream.body, (message) => audit.answer(message), { ended: this.#bodyEnded });
@@ -190,16 +197,21 @@ export class McpExchange {
     this.#finishAudit(this.#audit?.finish() ?? Promise.resolve());
   };
 
-  #observeBytes(bytes: Uint8Array): void {
+  /** An answer that is here whole: a JSON body, or an event stream that arrived with its head. */
+  #observeBytes(bytes: Uint8Array, contentType: string | null): void {
     const audit = this.#audit;
     if (audit === undefined) return;
-    let text: string;
+    const sink = (message: JsonRpcMessage): void => audit.answer(message);
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      if (isEventStream(contentType)) {
+        const observe = sseEventObserver(sink);
+        for (const event of sseEventsIn(bytes)) observe(event);
+        return;
+      }
+      for (const message of messagesIn(new TextDecoder('utf-8', { fatal: true }).decode(bytes))) sink(message);
     } catch {
-      return;
+      // Not UTF-8, or past the event bounds: the answer goes on all the same, and its lines say what is known.
     }
-    for (const message of messagesIn(text)) audit.answer(message);
   }
 }
 
@@ -213,6 +225,7 @@ function auditOf(route: McpRoute, context: ExchangeContext, sessionId: string | 
       logger: context.logger,
       now: context.now,
       started: context.started,
+      record: context.record,
     },
     messages,
   );

@@ -9,7 +9,7 @@
  *   counters when the limits are unchanged (a reload must not reset a caller's rate, nor forget what is in
  *   flight).
  */
-import type { AuditPolicy, LimitsPolicy, ToolsPolicy } from '../../config/policy_mcp.ts';
+import type { AuditPolicy, LimitsPolicy, ToolsPolicy } from '../../config/types.ts';
 import { DEFAULT_JUDGED_BODY_BYTES } from './body_reader.ts';
 import { RouteLimits } from './limits.ts';
 import { ToolCatalog, ToolPolicy } from './tool_policy.ts';

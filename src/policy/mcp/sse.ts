@@ -162,6 +162,24 @@ export class SseEventParser {
   }
 }
 
+/**
+ * The events of a whole event stream held in memory (an answer that arrived with its head), as a reader
+ * of the stream would dispatch them; an unfinished last event is not dispatched. Throws a RangeError past
+ * the bounds, like the transform.
+ */
+export function sseEventsIn(bytes: Uint8Array): SseEvent[] {
+  const events: SseEvent[] = [];
+  const parser = new SseEventParser();
+  new SseLineSplitter().push(bytes, {
+    line: (content) => {
+      const parsed = parser.line(content);
+      if (parsed.kind === 'blank' && parsed.event !== undefined) events.push(parsed.event);
+    },
+    tail: () => undefined,
+  });
+  return events;
+}
+
 export interface SseTransformOptions {
   /** New data for an event, or undefined to pass it on as it came. Given, data lines are held per event. */
   readonly rewrite?: (event: SseEvent) => string | undefined;

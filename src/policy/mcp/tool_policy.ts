@@ -16,7 +16,7 @@
  * - Entries of a tools/list answer that are not objects with a string `name` are dropped: what cannot be
  *   judged is not shown.
  */
-import type { ToolsPolicy } from '../../config/policy_mcp.ts';
+import type { ToolsPolicy } from '../../config/types.ts';
 import { quote } from '../../config/problem.ts';
 import { compileGlobs, firstMatch } from './glob.ts';
 

@@ -58,13 +58,13 @@ export function toolsListRewrite(answers: ListAnswers, policy: ToolPolicy, catal
 
 /** The answer to send on: its headers and body, or the proxy's own answer when it could not be filtered. */
 export type FilteredAnswer =
-  | { readonly ok: true; readonly headers: Headers; readonly body: ReadableStream<Uint8Array> | Uint8Array | null }
+  | { readonly ok: true; readonly headers: Headers; readonly body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null }
   | { readonly ok: false; readonly response: Response };
 
 export interface UpstreamAnswer {
   readonly status: number;
   readonly headers: Headers;
-  readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
+  readonly body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null;
 }
 
 /** The audit's hooks into an SSE answer, sharing the filter's parser (sse.ts). */
@@ -94,7 +94,7 @@ export async function filterToolsListAnswer(answer: UpstreamAnswer, rewrite: Tex
       body: stream.pipeThrough(sseTransform({ rewrite: (event) => rewrite(event.data), ...observer })),
     };
   }
-  let bytes: Uint8Array;
+  let bytes: Uint8Array<ArrayBuffer>;
   if (body instanceof Uint8Array) bytes = body;
   else {
     const read = await readBoundedBody(new Headers(), body, DEFAULT_JUDGED_BODY_BYTES);

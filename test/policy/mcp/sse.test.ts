@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type SseEvent, type SseTransformOptions, sseTransform } from '../../../src/policy/mcp/sse.ts';
+import { type SseEvent, type SseTransformOptions, sseEventsIn, sseTransform } from '../../../src/policy/mcp/sse.ts';
 
 const encoder = new TextEncoder();
 /** Keeps a BOM, which the parser under test must see. */
@@ -189,5 +189,15 @@ describe('SSE transform', () => {
       },
     });
     assert.equal(decoder.decode(out), text);
+  });
+});
+
+describe('sseEventsIn (a whole event stream in memory)', () => {
+  it('gives the events a reader would dispatch, CRLF and CR lines included, and not an unfinished last one', () => {
+    const bytes = new TextEncoder().encode('\ufeff: keep-alive\r\nevent: message\r\ndata: {"id":1}\r\n\r\nid: 7\rdata: a\rdata: b\r\rdata: unfinished');
+    assert.deepEqual(sseEventsIn(bytes), [
+      { type: 'message', data: '{"id":1}', lastEventId: '' },
+      { type: 'message', data: 'a\nb', lastEventId: '7' },
+    ]);
   });
 });
