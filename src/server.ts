@@ -95,7 +95,7 @@ export async function startProxy(platform: Platform, sources: readonly ConfigSou
     handler: app.fetch,
     events: tunnelEvents(() => logger, metrics),
     limits: INNER_HTTP_LIMITS,
-    allowBrowserUpgrades: () => state.config.allowBrowserUpgrades === true,
+    allowBrowserUpgrades: () => state.config.allowBrowserUpgrades,
   });
   phase = 'serving';
   logger.info('listening', {
