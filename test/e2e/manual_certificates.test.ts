@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTunnelClient } from '../../src/client/tunnel_client.ts';
-import type { TestCertificates } from '../support/certs.ts';
+import { certificatesInDirectory } from '../support/certs.ts';
 import { startProxyProcess, type ProxyProcess } from '../support/proxy.ts';
 import { BINARY, proxyCommand, ROOT, selectedRuntimes } from '../support/runtimes.ts';
 import { RecordingUpstream } from '../support/upstream.ts';
@@ -85,17 +85,8 @@ for (const runtime of selectedRuntimes()) {
       assert.equal(report.ok, true);
       assert.deepEqual(report.checks.filter((c) => /^(server_cert|server_key|ca)\./.test(c.id) && c.status !== 'ok'), []);
 
-      const caPem = await readFile(join(data, 'ca.crt'), 'utf8');
-      const certPem = await readFile(join(data, 'tls.crt'), 'utf8');
-      const certs: TestCertificates = {
-        directory: data,
-        ca: { certPem: caPem, keyPem: '' },
-        caPem,
-        certFile: join(data, 'tls.crt'),
-        keyFile: join(data, 'tls.key'),
-        certPem,
-        keyPem: '',
-      };
+      const certs = await certificatesInDirectory(data);
+      const { caPem, certPem } = certs;
       proxy = await startProxyProcess({ runtime, certs, tunnelDomain: DOMAIN, routes: { api: upstream.origin } });
       const client = createTunnelClient({ listenerUrl: proxy.listenerUrl, ca: caPem });
       try {

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTunnelClient } from '../../src/client/tunnel_client.ts';
 import { FakeAnthropicApi } from '../setup/helpers/fake_anthropic_api.ts';
-import type { TestCertificates } from '../support/certs.ts';
+import { certificatesInDirectory } from '../support/certs.ts';
 import { startProxyProcess, type ProxyProcess } from '../support/proxy.ts';
 import { ROOT, selectedRuntimes } from '../support/runtimes.ts';
 import { RecordingUpstream } from '../support/upstream.ts';
@@ -60,23 +60,14 @@ for (const runtime of selectedRuntimes()) {
       const init = await runSetup(['init', `--api-url=${api.url}`, `--output=dir:${output}`, '--token-version=1'], { API_TOKEN: API_KEY }, asBinary);
       assert.equal(init.code, 0, init.stderr);
       const domain = (await readFile(join(output, 'tunnel-domain'), 'utf8')).trim();
-      const caPem = await readFile(join(output, 'ca.crt'), 'utf8');
       const registered = [...api.certificates.values()].flat();
       assert.equal(registered.length, 1, 'the CA was registered on the tunnel');
 
-      const certs: TestCertificates = {
-        directory: output,
-        ca: { certPem: caPem, keyPem: '' },
-        caPem,
-        certFile: join(output, 'tls.crt'),
-        keyFile: join(output, 'tls.key'),
-        certPem: await readFile(join(output, 'tls.crt'), 'utf8'),
-        keyPem: '',
-      };
+      const certs = await certificatesInDirectory(output);
       proxy = await startProxyProcess({ runtime, certs, tunnelDomain: domain, routes: { api: upstream.origin } });
 
       const served = async (): Promise<string> => {
-        const client = createTunnelClient({ listenerUrl: proxy!.listenerUrl, ca: caPem });
+        const client = createTunnelClient({ listenerUrl: proxy!.listenerUrl, ca: certs.caPem });
         try {
           const response = await client.fetch(`https://api.${domain}/mcp`, { method: 'POST', body: '{}' });
           assert.equal(response.status, 200);

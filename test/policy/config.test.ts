@@ -1,11 +1,24 @@
 /** `policies`: the extension's configuration, its errors in the usual shape, and its place in reload diffs. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ConfigIssue } from '../../src/config/errors.ts';
 import { diffConfig } from '../../src/config/diff.ts';
 import { BASE, issuesOf, loadYaml } from '../config/helpers.ts';
 
 const ROUTES = 'routes:\n  tickets: http://10.0.0.5:9000\n  wiki: http://10.0.0.6:9000\n';
 
+
+/** An assertion that `issues` holds one at `path` whose message matches, on `line`, with a fix. */
+function issueAt(issues: readonly ConfigIssue[]): (path: string, message: RegExp, line: number) => void {
+  const byPath = new Map(issues.map((issue) => [issue.path, issue]));
+  return (path, message, line) => {
+    const issue = byPath.get(path);
+    assert.ok(issue, `no issue at ${path}; issues: ${issues.map((i) => `${i.path}: ${i.message}`).join(' | ')}`);
+    assert.match(issue.message, message);
+    assert.equal(issue.line, line, path);
+    assert.ok(issue.hint.length > 0);
+  };
+}
 describe('policies configuration', () => {
   it('is an empty list when not written, as allow_browser_upgrades is false', async () => {
     const config = await loadYaml(BASE + ROUTES);
@@ -91,14 +104,7 @@ describe('policies configuration', () => {
           '',
         ].join('\n'),
     );
-    const byPath = new Map(issues.map((issue) => [issue.path, issue]));
-    const expect = (path: string, message: RegExp, line: number): void => {
-      const issue = byPath.get(path);
-      assert.ok(issue, `no issue at ${path}; issues: ${issues.map((i) => `${i.path}: ${i.message}`).join(' | ')}`);
-      assert.match(issue.message, message);
-      assert.equal(issue.line, line, path);
-      assert.ok(issue.hint.length > 0);
-    };
+    const expect = issueAt(issues);
     expect('policies.tickets.auth.issuer', /uses http to a host that is not loopback/, 12);
     expect('policies.tickets.auth.jwks_file', /jwks_uri and jwks_file are both set/, 14);
     expect('policies.tickets.auth.scopes', /is not a scope/, 15);
@@ -109,7 +115,7 @@ describe('policies configuration', () => {
     expect('policies.tickets.upstream_headers.X-Multi.value', /line breaks/, 22);
     expect('policies.tikets', /not a key under routes/, 23);
     expect('policies.tikets.auth.issuer', /the required key issuer is missing/, 24);
-    assert.equal(byPath.get('policies.tickets.auth.audiance')?.hint, 'did you mean audience?');
+    assert.equal(issues.find((issue) => issue.path === 'policies.tickets.auth.audiance')?.hint, 'did you mean audience?');
   });
 
   it('refuses an upstream Authorization while the caller\'s token is forwarded', async () => {
@@ -180,14 +186,7 @@ describe('policies configuration', () => {
           '',
         ].join('\n'),
     );
-    const byPath = new Map(issues.map((issue) => [issue.path, issue]));
-    const expect = (path: string, message: RegExp, line: number): void => {
-      const issue = byPath.get(path);
-      assert.ok(issue, `no issue at ${path}; issues: ${issues.map((i) => `${i.path}: ${i.message}`).join(' | ')}`);
-      assert.match(issue.message, message);
-      assert.equal(issue.line, line, path);
-      assert.ok(issue.hint.length > 0);
-    };
+    const expect = issueAt(issues);
     expect('policies.tickets.tools.allow', /expected a list of tool-name globs/, 12);
     expect('policies.tickets.tools.deny', /empty glob/, 13);
     expect('policies.tickets.tools.readonly', /unknown key "readonly"/, 14);
@@ -195,7 +194,7 @@ describe('policies configuration', () => {
     expect('policies.tickets.limits.max_request_bytes', /"1 megabyte" is not a size/, 18);
     expect('policies.tickets.limits.max_concurrent_requests', /not a whole number of at least 1/, 19);
     expect('policies.tickets.limits.requests_per_minute', /not a whole number of at least 1/, 20);
-    assert.equal(byPath.get('policies.tickets.tools.readonly')?.hint, 'did you mean read_only?');
+    assert.equal(issues.find((issue) => issue.path === 'policies.tickets.tools.readonly')?.hint, 'did you mean read_only?');
     assert.equal(issues.length, 7, issues.map((i) => `${i.path}: ${i.message}`).join(' | '));
   });
 
