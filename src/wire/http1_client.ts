@@ -208,9 +208,23 @@ export class ResponseParser {
     if (status === 101) throw new Http1ProtocolError('the upstream switched protocols (101) without being asked to');
     if (status < 200) return; // Interim response (100, 102, 103): the real one follows.
 
-    const connection = tokens(fields, 'connection');
-    const transferEncoding = tokens(fields, 'transfer-encoding');
-    const lengths = fields.filter(([name]) => name.toLowerCase() === 'content-length').flatMap(([, value]) => value.split(','));
+    // The framing fields, gathered in one pass over the head (this runs once per response).
+    const connection: string[] = [];
+    const transferEncoding: string[] = [];
+    const lengths: string[] = [];
+    for (const [name, value] of fields) {
+      switch (name.toLowerCase()) {
+        case 'connection':
+          pushTokens(connection, value);
+          break;
+        case 'transfer-encoding':
+          pushTokens(transferEncoding, value);
+          break;
+        case 'content-length':
+          for (const length of value.split(',')) lengths.push(length);
+          break;
+      }
+    }
     this.#keepAlive = parsed.version === '1.1' && !connection.includes('close');
 
     // Checked even where there is no body to frame (HEAD, 204, 304): a response that contradicts itself
@@ -358,18 +372,30 @@ function parseFieldLine(line: string, what: 'header' | 'trailer'): [string, stri
   const colon = line.indexOf(':');
   const name = line.slice(0, colon);
   if (colon <= 0 || !TOKEN.test(name)) throw new Http1ProtocolError(`malformed ${what} line in the response: ${JSON.stringify(line.slice(0, 80))}`);
-  const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+  const value = trimOws(line, colon + 1);
   if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) throw new Http1ProtocolError(`control character in a response ${what} value`);
   return [name, value];
 }
 
-/** The comma-separated tokens of every field named `name`, lower-cased. */
-function tokens(fields: readonly (readonly [string, string])[], name: string): string[] {
-  return fields
-    .filter(([field]) => field.toLowerCase() === name)
-    .flatMap(([, value]) => value.split(','))
-    .map((token) => token.trim().toLowerCase())
-    .filter((token) => token !== '');
+/** `line` from `from` on without leading and trailing SP and HTAB (OWS); a loop, since the regex costs more per field. */
+function trimOws(line: string, from: number): string {
+  let start = from;
+  let end = line.length;
+  while (start < end && isOws(line.charCodeAt(start))) start++;
+  while (end > start && isOws(line.charCodeAt(end - 1))) end--;
+  return line.slice(start, end);
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** Adds the comma-separated tokens of one field value, lower-cased, to `into`. */
+function pushTokens(into: string[], value: string): void {
+  for (const token of value.split(',')) {
+    const trimmed = token.trim();
+    if (trimmed !== '') into.push(trimmed.toLowerCase());
+  }
 }
 
 function indexOfHeadEnd(bytes: Uint8Array, from: number): number {

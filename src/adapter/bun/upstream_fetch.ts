@@ -25,6 +25,7 @@ import {
   ResponseParser,
   type RequestFraming,
   type ResponseHead,
+  type ResponseSink,
 } from '../../wire/http1_client.ts';
 import type { UpstreamFetch, UpstreamRequest, UpstreamResponse, UpstreamTrust } from '../../platform.ts';
 
@@ -272,9 +273,10 @@ class Connection {
 
 /**
  * One request and its response. Resolves with the response once its head has arrived; the body then
- * streams through a ReadableStream that pauses the connection when its reader falls behind.
+ * streams through a ReadableStream that pauses the connection when its reader falls behind. It is its own
+ * parser's sink: no closures per request for that.
  */
-class Exchange {
+class Exchange implements ResponseSink {
   readonly #request: UpstreamRequest;
   readonly #secure: boolean;
   readonly #port: number;
@@ -295,11 +297,7 @@ class Exchange {
     this.#secure = request.url.protocol === 'https:';
     this.#port = Number(request.url.port) || (this.#secure ? 443 : 80);
     this.#framing = requestFraming(request.method, request.headers, request.body !== null);
-    this.#parser = new ResponseParser(request.method, {
-      head: (head) => this.#head(head),
-      body: (chunk) => this.#body(chunk),
-      end: (reusable) => this.#end(reusable),
-    });
+    this.#parser = new ResponseParser(request.method, this);
   }
 
   start(): Promise<UpstreamResponse> {
@@ -408,7 +406,7 @@ class Exchange {
     }
   }
 
-  #head(head: ResponseHead): void {
+  head(head: ResponseHead): void {
     const headers = new Headers();
     try {
       for (const [name, value] of head.fields) headers.append(name, value);
@@ -453,7 +451,7 @@ class Exchange {
     settle?.resolve({ status: head.status, statusText: head.statusText, headers, body });
   }
 
-  #body(chunk: Uint8Array): void {
+  body(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     // Copies: the parser hands out views into the socket's read buffer.
     if (this.#pending !== undefined) {
@@ -467,7 +465,7 @@ class Exchange {
     if ((controller.desiredSize ?? 1) <= 0) this.#connection?.pause();
   }
 
-  #end(reusable: boolean): void {
+  end(reusable: boolean): void {
     if (this.#pending !== undefined) this.#pending.complete = true;
     const controller = this.#controller;
     this.#controller = undefined;
