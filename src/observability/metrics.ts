@@ -41,6 +41,16 @@ abstract class LabelledMetric<Sample> implements Metric {
   protected abstract renderSamples(lines: string[]): void;
 }
 
+/** One labelled series of a counter. */
+export interface CounterSeries {
+  inc(by?: number): void;
+}
+
+/** One labelled series of a histogram. */
+export interface HistogramSeries {
+  observe(value: number): void;
+}
+
 export class Counter extends LabelledMetric<{ value: number }> {
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
     super(name, help, 'counter', labelNames);
@@ -52,6 +62,12 @@ export class Counter extends LabelledMetric<{ value: number }> {
 
   value(labels: Labels = {}): number {
     return this.entry(labels, () => ({ value: 0 })).value;
+  }
+
+  /** The series for `labels`, for a hot path to keep and increment without looking its labels up again. */
+  series(labels: Labels = {}): CounterSeries {
+    const sample = this.entry(labels, () => ({ value: 0 }));
+    return { inc: (by = 1) => void (sample.value += by) };
   }
 
   protected renderSamples(lines: string[]): void {
@@ -89,7 +105,20 @@ export class Histogram extends LabelledMetric<{ counts: number[]; sum: number; c
   }
 
   observe(value: number, labels: Labels = {}): void {
-    const sample = this.entry(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    this.#record(this.#sample(labels), value);
+  }
+
+  /** The series for `labels`, for a hot path to keep and observe into without looking its labels up again. */
+  series(labels: Labels = {}): HistogramSeries {
+    const sample = this.#sample(labels);
+    return { observe: (value) => this.#record(sample, value) };
+  }
+
+  #sample(labels: Labels): { counts: number[]; sum: number; count: number } {
+    return this.entry(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+  }
+
+  #record(sample: { counts: number[]; sum: number; count: number }, value: number): void {
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) sample.counts[i]!++;
     sample.sum += value;
     sample.count++;

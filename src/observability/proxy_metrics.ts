@@ -3,7 +3,7 @@
  * Recorded by the app (requests), the tunnel events (connections, handshakes) and the server (reloads).
  */
 import type { ProcessStats } from '../platform.ts';
-import { Counter, Gauge, Histogram, MetricsRegistry } from './metrics.ts';
+import { Counter, type CounterSeries, Gauge, Histogram, type HistogramSeries, MetricsRegistry } from './metrics.ts';
 import { processMetrics } from './process_metrics.ts';
 
 /**
@@ -78,6 +78,11 @@ export class ProxyMetrics {
   readonly toolCalls: Counter;
   readonly limitRefusals: Counter;
   #openConnections = 0;
+  /**
+   * Each route's series of the per-request metrics, found once: recording a completed request then looks up no
+   * label set. Bounded as the registry is: by the routes, and the methods and statuses seen on each.
+   */
+  readonly #routeSeries = new Map<string, RouteSeries>();
   /** The tool names each route's `tool` label already shows. */
   readonly #toolLabels = new Map<string, Set<string>>();
 
@@ -153,9 +158,32 @@ export class ProxyMetrics {
   }
 
   requestCompleted(sample: { route: string; method: string; status: number; durationMs: number; bytesIn: number; bytesOut: number }): void {
-    this.requests.inc({ route: sample.route, method: sample.method, status: String(sample.status) });
-    this.requestDuration.observe(sample.durationMs / 1000, { route: sample.route });
-    this.bytesReceived.inc({ route: sample.route }, sample.bytesIn);
-    this.bytesSent.inc({ route: sample.route }, sample.bytesOut);
+    const { route, method, status } = sample;
+    let series = this.#routeSeries.get(route);
+    if (series === undefined) {
+      series = {
+        duration: this.requestDuration.series({ route }),
+        bytesIn: this.bytesReceived.series({ route }),
+        bytesOut: this.bytesSent.series({ route }),
+        requests: new Map(),
+      };
+      this.#routeSeries.set(route, series);
+    }
+    let byStatus = series.requests.get(method);
+    if (byStatus === undefined) series.requests.set(method, (byStatus = new Map()));
+    let requests = byStatus.get(status);
+    if (requests === undefined) byStatus.set(status, (requests = this.requests.series({ route, method, status: String(status) })));
+    requests.inc();
+    series.duration.observe(sample.durationMs / 1000);
+    series.bytesIn.inc(sample.bytesIn);
+    series.bytesOut.inc(sample.bytesOut);
   }
+}
+
+/** A route's series of the per-request metrics; `requests` by method, then status. */
+interface RouteSeries {
+  readonly duration: HistogramSeries;
+  readonly bytesIn: CounterSeries;
+  readonly bytesOut: CounterSeries;
+  readonly requests: Map<string, Map<number, CounterSeries>>;
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ProxyConfig } from '../../src/config/types.ts';
-import { createLogger } from '../../src/observability/logger.ts';
+import { createLogger, type Logger, type LogLevel } from '../../src/observability/logger.ts';
 import { createProxyApp, type ProxyState } from '../../src/proxy/app.ts';
 import { ProxyMetrics } from '../../src/observability/proxy_metrics.ts';
 import { RouteTable } from '../../src/routing/route_table.ts';
@@ -16,7 +16,7 @@ import { createIpPolicy } from '../../src/upstream/ip_policy.ts';
 
 const connection: ConnectionInfo = { id: 7, remoteAddress: '127.0.0.1', serverName: 'echo.t.example', alpn: 'http/1.1' };
 
-function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]> = { 'echo-upstream': ['10.1.2.3'] }) {
+function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]> = { 'echo-upstream': ['10.1.2.3'] }, given?: Logger) {
   const config = {
     routes: [{ key: 'echo', upstream: { scheme: 'http', host: 'echo-upstream', port: 9000, origin: 'http://echo-upstream:9000' } }],
     tunnelDomain: 't.example',
@@ -29,7 +29,7 @@ function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]>
     trust: { caPem: undefined, includeSystemCas: false },
   };
   const lines: Record<string, unknown>[] = [];
-  const logger = createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+  const logger = given ?? createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
   const metrics = new ProxyMetrics({ version: 'test', runtime: 'node', runtimeVersion: process.versions.node }, () => app.inFlight());
   const app = createProxyApp({
     state: () => state,
@@ -123,6 +123,24 @@ describe('proxy app', () => {
     assert.equal(completed?.bytes_in, 3);
     assert.equal(completed?.bytes_out, 11);
     assert.equal(completed?.conn, 7);
+  });
+
+  it('makes no info or debug log call at all, fields included, when the level is warn', async () => {
+    const warn = createLogger('warn', () => undefined);
+    const calls: string[] = [];
+    const record = (level: LogLevel) => (msg: string) => void calls.push(`${level} ${msg}`);
+    const logger: Logger = { ...warn, debug: record('debug'), info: record('info'), with: () => logger };
+    const { app } = setup(
+      async (upstream) => {
+        await sendBody(upstream);
+        return answer('{"ok":true}');
+      },
+      undefined,
+      logger,
+    );
+    const response = await app.fetch(request('/mcp', { method: 'POST', body: 'abc' }), connection);
+    assert.equal(await response.text(), '{"ok":true}');
+    assert.deepEqual(calls, []);
   });
 
   it('answers 502 with a plaintext body for an unknown host and never calls the upstream', async () => {
@@ -404,5 +422,22 @@ describe('proxy app metrics', () => {
     assert.match(text, /^mcp_proxy_requests_total\{route="echo",method="POST",status="200"\} 1$/m);
     assert.match(text, /^mcp_proxy_request_duration_seconds_count\{route="echo"\} 1$/m);
     assert.match(text, /^mcp_proxy_open_streams 0$/m);
+  });
+
+  it('keeps each method and status of a route apart, request after request', async () => {
+    const statuses = [200, 200, 404];
+    const { app, metrics } = setup(async (upstream) => {
+      await sendBody(upstream);
+      return answer('hello', { status: statuses.shift() ?? 500 });
+    });
+    await (await app.fetch(request('/mcp', { method: 'POST', body: 'ab' }), connection)).text();
+    await (await app.fetch(request('/mcp'), connection)).text();
+    await (await app.fetch(request('/mcp', { method: 'POST', body: 'abc' }), connection)).text();
+    assert.equal(metrics.requests.value({ route: 'echo', method: 'POST', status: '200' }), 1);
+    assert.equal(metrics.requests.value({ route: 'echo', method: 'GET', status: '200' }), 1);
+    assert.equal(metrics.requests.value({ route: 'echo', method: 'POST', status: '404' }), 1);
+    assert.equal(metrics.bytesReceived.value({ route: 'echo' }), 5);
+    assert.equal(metrics.bytesSent.value({ route: 'echo' }), 15);
+    assert.match(metrics.registry.render(), /^mcp_proxy_request_duration_seconds_count\{route="echo"\} 3$/m);
   });
 });
