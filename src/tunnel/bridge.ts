@@ -287,7 +287,10 @@ export class TunnelBridge {
     }
   }
 
-  /** That request's response has ended (sent whole, or abandoned). */
+  /**
+   * That request is over: its response has ended (sent whole, or abandoned) and, on HTTP/1.1, its body too, read
+   * or discarded (src/tunnel/unread_body.ts): bytes arriving before then are body, not the next head.
+   */
   requestEnded(): void {
     this.#inProgress--;
     if (this.#inProgress === 0) this.#idleFromNow();

@@ -18,6 +18,7 @@ import http2 from 'node:http2';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { answerTunnelRequest, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
+import { UnreadBody } from '../../tunnel/unread_body.ts';
 import { concatBytes } from '../../wire/bytes.ts';
 import { fetchRequestListener, type NodeIncoming } from '../node_compat/fetch_request_listener.ts';
 import { bun, type BunServer, type BunServerWebSocket } from './bun_api.ts';
@@ -257,12 +258,45 @@ function createInnerHttpServer(options: TunnelListenerOptions): http2.Http2Secur
     const tunnel = tunnelOf(incoming);
     // Counted before the request is handed on, so that whatever answers it passes the bridge like any answer.
     tunnel.requestStarted();
-    outgoing.once('close', () => tunnel.requestEnded());
+    outgoing.once('close', () => requestOver(incoming, tunnel));
     answer(incoming, outgoing);
   });
   // Idle connections are the bridge's to close (InnerHttpLimits); a server timeout would cut a silent stream.
   server.setTimeout(0);
   return server;
+}
+
+/**
+ * Ends `incoming` for its tunnel once its response has gone: at once when its body is in, else once the rest of
+ * an HTTP/1.1 body has arrived (src/tunnel/unread_body.ts). On h2 an unread body ends with its stream, and the
+ * tunnel's bytes are frames, never a head.
+ */
+function requestOver(incoming: NodeIncoming, tunnel: TunnelBridge): void {
+  if (incoming.complete || tunnel.info?.alpn === 'h2') {
+    tunnel.requestEnded();
+    return;
+  }
+  if (incoming.listenerCount('data') > 0) {
+    // The app's body stream is attached (fetch_request_listener.ts): the app still reads the body (an upstream
+    // that answered before taking all of it), or it cancelled the stream, which reads and drops the rest.
+    const ended = (): void => {
+      incoming.off('end', ended);
+      incoming.off('close', ended);
+      tunnel.requestEnded();
+    };
+    incoming.once('end', ended);
+    incoming.once('close', ended);
+    return;
+  }
+  // Never read: read and discard the rest, within bounds.
+  const rest = new UnreadBody(tunnel);
+  const ended = (): void => rest.ended();
+  incoming.once('end', ended);
+  incoming.once('close', ended);
+  incoming.on('data', (chunk: Uint8Array) => {
+    if (!rest.discarded(chunk.length)) incoming.pause();
+  });
+  incoming.resume();
 }
 
 interface OuterHandlers {

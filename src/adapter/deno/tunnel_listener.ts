@@ -19,6 +19,7 @@ import { BridgedTunnels } from '../../tunnel/bridged_listener.ts';
 import { refuseBrowserUpgrade } from '../../tunnel/browser_upgrades.ts';
 import type { ClientLink, ServerLink, TunnelBridge } from '../../tunnel/bridge.ts';
 import { LOOPBACK, serveTunnelRequest, type InnerServer, type NativeInnerServer } from '../../tunnel/inner_server_pool.ts';
+import { UnreadBody } from '../../tunnel/unread_body.ts';
 import { deno, type DenoTcpConn, type DenoTcpListener } from './deno_api.ts';
 import {
   CLOSE_NORMAL,
@@ -199,17 +200,97 @@ function startInnerServer(pair: KeyPair, inner: InnerServer, options: TunnelList
     },
     async (request, info) => {
       const tunnel = inner.tunnelAt({ address: info.remoteAddr.hostname, port: info.remoteAddr.port });
-      const response = await serveTunnelRequest(options.handler, request, tunnel, options.limits);
+      const http1 = tunnel?.info !== undefined && tunnel.info.alpn !== 'h2';
+      const body = http1 && request.body !== null ? new BodyToItsEnd(request.body) : undefined;
+      const response = await serveTunnelRequest(options.handler, body?.request(request) ?? request, tunnel, options.limits);
       // A request refused before it reached a tunnel (403) was never counted as started.
       if (tunnel?.info !== undefined) {
-        const ended = (): void => tunnel.requestEnded();
+        const ended = (): void => (body === undefined ? tunnel.requestEnded() : body.afterAnswer(tunnel));
         info.completed.then(ended, ended);
       }
-      return tunnel?.info?.alpn === 'h2' ? response : withoutContentLength(response);
+      return http1 ? withoutContentLength(response) : response;
     },
   );
   const port = server.addr.port;
   return { connect: (tunnel) => void connectInner(port, tunnel), stop: () => stop.abort() };
+}
+
+/**
+ * An HTTP/1.1 request body as the app is given it, kept readable to its end after the answer: what an app
+ * cancels (a size limit's 413) or never reads is read and discarded once the answer has gone
+ * (src/tunnel/unread_body.ts); what it still reads after its answer (an upstream that answered before taking
+ * all of it) is its own. Deno.serve cannot tell whether a body was read to its end, and with the body
+ * cancelled it drops the connection with the upload unread, so the app reads it through this stream.
+ */
+class BodyToItsEnd {
+  readonly #source: ReadableStreamDefaultReader<Uint8Array>;
+  /** The stream the app is given. */
+  #body: ReadableStream<Uint8Array> | undefined;
+  /** The source has ended (or failed): nothing of this request is left to arrive. */
+  #ended = false;
+  #cancelled = false;
+  /** Set once the answer has gone: the tunnel to tell when the body has ended. */
+  #tunnel: TunnelBridge | undefined;
+  #discarding = false;
+
+  constructor(source: ReadableStream<Uint8Array>) {
+    this.#source = source.getReader();
+  }
+
+  /** `request` with this body: what the app reads, and cancels without cancelling the source. */
+  request(request: Request): Request {
+    this.#body = new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          // Taken up only after the answer, when its rest was being discarded already.
+          if (this.#discarding) return controller.error(new Error('the request body was discarded once the answer had gone'));
+          try {
+            const chunk = await this.#source.read();
+            if (!chunk.done) return controller.enqueue(chunk.value);
+            controller.close();
+          } catch (error) {
+            controller.error(error);
+          }
+          this.#bodyEnded();
+        },
+        cancel: () => {
+          this.#cancelled = true;
+          if (this.#tunnel !== undefined) void this.#discardRest(this.#tunnel);
+        },
+      },
+      // Nothing is read ahead of the app: a body it cancels is left for `afterAnswer`.
+      { highWaterMark: 0 },
+    );
+    return new Request(request, { body: this.#body });
+  }
+
+  /** The answer has gone: the request ends for `tunnel` once the body has. */
+  afterAnswer(tunnel: TunnelBridge): void {
+    this.#tunnel = tunnel;
+    if (this.#ended) tunnel.requestEnded();
+    // Cancelled, or never taken up: nobody else will read the rest. (A stream the app holds it still reads.)
+    else if (this.#cancelled || this.#body?.locked !== true) void this.#discardRest(tunnel);
+  }
+
+  #bodyEnded(): void {
+    this.#ended = true;
+    this.#tunnel?.requestEnded();
+  }
+
+  async #discardRest(tunnel: TunnelBridge): Promise<void> {
+    if (this.#discarding || this.#ended) return;
+    this.#discarding = true;
+    const rest = new UnreadBody(tunnel);
+    try {
+      for (let chunk = await this.#source.read(); !chunk.done; chunk = await this.#source.read()) {
+        if (!rest.discarded(chunk.value.byteLength)) return void this.#source.cancel().catch(() => undefined);
+      }
+    } catch {
+      // The connection went: the request is over all the same.
+    }
+    this.#ended = true;
+    rest.ended();
+  }
 }
 
 /**
