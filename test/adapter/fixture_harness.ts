@@ -174,6 +174,8 @@ export const printedTunnelEvents = (): TunnelEvents =>
  * - `/slow?ms=N`: answers `slow\n` after N milliseconds (a tool call that takes its time upstream).
  * - `/framing/...`: recorded when it arrives and when its whole body has been read, then answered 200;
  *   `/framing-seen` answers what was recorded, as JSON (test/contract/tunnel_listener_request_framing.ts).
+ * - `/early-answer?read=N`: reads at most N bytes of the body, cancels the rest and answers `413` while the
+ *   client may still be uploading, as a route's size limit does (test/contract/tunnel_listener_inner_http.ts).
  */
 export function tunnelFixtureApp(): (request: Request, connection: ConnectionInfo) => Promise<Response> {
   const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
@@ -238,6 +240,21 @@ export function tunnelFixtureApp(): (request: Request, connection: ConnectionInf
       return new Response('framing accepted\n');
     }
     if (url.pathname === '/framing-seen') return Response.json(framing);
+    if (url.pathname === '/early-answer') {
+      const limit = Number(url.searchParams.get('read') ?? 0);
+      let read = 0;
+      if (request.body !== null) {
+        const reader = request.body.getReader();
+        while (read < limit) {
+          const chunk = await reader.read();
+          if (chunk.done) break;
+          read += chunk.value.byteLength;
+        }
+        // Not awaited, as a refusal does not wait for the upload to wind down.
+        reader.cancel().catch(() => undefined);
+      }
+      return new Response(`refused after ${read} bytes\n`, { status: 413, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    }
     const body = new Uint8Array(await request.arrayBuffer());
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
     const bytes = encoder.encode(JSON.stringify({

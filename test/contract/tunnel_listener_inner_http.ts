@@ -15,6 +15,8 @@ import { HOST, type TunnelContract } from './tunnel_listener.ts';
 
 /** How long an answer may take before the case fails instead of hanging. Generous: the machine is shared. */
 const ANSWER_BOUND_MS = 10_000;
+/** An upload far larger than the buffers between client and server, for answers given before it ends. */
+const EARLY_ANSWER_UPLOAD_BYTES = 8 * 1024 * 1024;
 /** Longer than both inner-HTTP timeouts together: what must survive them waits this long. */
 const OUTLAST_LIMITS_MS = FIXTURE_LIMITS.requestHeadTimeoutMs + FIXTURE_LIMITS.keepAliveTimeoutMs + 500;
 
@@ -63,6 +65,53 @@ export function innerHttpCases(contract: TunnelContract): void {
         }
       });
     }
+
+    // A server may answer before the request body has ended (a size limit refusing an upload). Over HTTP/1.1 the
+    // client is still sending then, and only reads the answer if its upload can go on or ends cleanly: a server
+    // that drops the connection with the body unread loses its own answer on the way. The body is far larger
+    // than every buffer on the way (socket, TLS, WebSocket, the bridge's), so the server must deal with it.
+    for (const protocol of ['http/1.1', 'h2'] as const) {
+      for (const read of [0, 256 * 1024]) {
+        it(`delivers an answer sent before the request body ends, having read ${read} bytes of it (${protocol})`, async () => {
+          const tunnel = contract.client({ protocol });
+          try {
+            const response = await within(
+              tunnel.fetch(`https://${HOST}/early-answer?read=${read}`, { method: 'POST', body: new Uint8Array(EARLY_ANSWER_UPLOAD_BYTES) }),
+              'the early answer',
+            );
+            assert.equal(response.status, 413);
+            assert.match(await within(response.text(), 'the early answer\'s body'), /^refused after \d+ bytes\n$/);
+            // The tunnel still serves, on the same connection or a new one.
+            assert.equal((await within(tunnel.fetch(`https://${HOST}/after-early-answer`), 'the next request')).status, 200);
+          } finally {
+            tunnel.close();
+          }
+        });
+      }
+    }
+
+    it('after an answer sent before the request body ends, closes the HTTP/1.1 connection or serves the next request on it', async () => {
+      const tunnel = contract.client();
+      const socket = await tunnel.connect(HOST, ['http/1.1']);
+      const exchange = collect(socket);
+      try {
+        // Written at once, not as the server takes it: Node keeps what the connection has not taken yet.
+        socket.write(request('POST', '/early-answer', `content-length: ${EARLY_ANSWER_UPLOAD_BYTES}\r\n`));
+        socket.write(new Uint8Array(EARLY_ANSWER_UPLOAD_BYTES));
+        socket.write(request('GET', '/after-early-answer'));
+        const answered = await exchange.waitFor((answers) => answers.length >= 1, ANSWER_BOUND_MS);
+        assert.equal(answered.responses[0]?.status, 413, `the early answer arrived (closed: ${answered.closed})`);
+        const { responses, closed } = await exchange.waitFor((answers) => answers.length >= 2, ANSWER_BOUND_MS);
+        assert.ok(closed || responses.length >= 2, 'the connection closed, or served the request behind the body');
+        if (responses.length >= 2) {
+          assert.equal(responses[1]!.status, 200);
+          assert.match(responses[1]!.body, /"path":"\/after-early-answer"/);
+        }
+      } finally {
+        socket.destroy();
+        tunnel.close();
+      }
+    });
 
     it('answers two pipelined HTTP/1.1 requests in order, or closes: never hangs', async () => {
       const { responses, closed } = await rawExchange(contract, request('GET', '/pipelined-1') + request('GET', '/pipelined-2'), {
