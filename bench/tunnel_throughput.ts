@@ -25,6 +25,8 @@
  *                        runtimes, as a yardstick; `none` leaves them out
  *   --no-nginx           leave out (c)
  *   --log-level LEVEL    the proxy's log level [info, what an operator runs: two lines per request]
+ *   --policy FILE        a YAML mapping used as the benchmarked route's policies entry in every proxy started
+ *                        (e.g. `tools: {allow: [echo]}` / `audit: {}` / `limits: {max_request_bytes: 1MiB}`) [none]
  *   --max-other-load C   run a measurement again (3 attempts in all) while other processes keep more than C
  *                        cores busy; the least disturbed attempt counts [off]
  *   --cpu-prof DIR       the Node and Bun proxies write a CPU profile into DIR when they exit
@@ -36,10 +38,11 @@
  * Needs nginx for variant (c) (Debian: `apt-get install -y nginx-light`); says so if it is missing.
  * Writes <out>/throughput-<time>.json (every round) and .md (the tables for BENCHMARKS.md).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parse } from 'yaml';
 import { makeTestCertificates } from '../test/support/certs.ts';
 import { ROOT, type RuntimeName } from '../test/support/runtimes.ts';
 import { describeEnvironment } from './lib/environment.ts';
@@ -84,6 +87,7 @@ const { values: args } = parseArgs({
     naive: { type: 'string', default: NAIVE_RUNTIMES.join(',') },
     'no-nginx': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
+    policy: { type: 'string' },
     'max-other-load': { type: 'string' },
     'cpu-prof': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench/results') },
@@ -97,7 +101,7 @@ if (args.help) {
   process.stdout.write(
     'node --import tsx bench/tunnel_throughput.ts [--runtimes node,bun,deno,binary] [--seconds 10] [--warmup 3] [--prime 10]\n' +
       '  [--rounds 3] [--connections 16] [--variants a,b,c] [--nginx-workers 1[,auto]] [--no-nginx] [--naive node,bun|none]\n' +
-      '  [--log-level info]\n' +
+      '  [--log-level info] [--policy FILE]\n' +
       '  [--max-other-load CORES] [--cpu-prof DIR] [--out DIR] [--keep-temp]\n' +
       'The options are explained at the top of bench/tunnel_throughput.ts.\n',
   );
@@ -111,6 +115,7 @@ const settings = {
   rounds: positive('rounds', args.rounds),
   connections: positive('connections', args.connections),
   logLevel: args['log-level'],
+  routePolicy: args.policy === undefined ? undefined : readRoutePolicy(args.policy),
   maxOtherLoad: args['max-other-load'] === undefined ? undefined : positive('max-other-load', args['max-other-load'], true),
 };
 const requestedRuntimes = list('runtimes', args.runtimes, RUNTIMES);
@@ -119,6 +124,16 @@ const nginxWorkers =
   args['no-nginx'] || !selectedVariants.includes('c') ? [] : list('nginx-workers', args['nginx-workers'], ['1', 'auto'] as const);
 const runtimesToStart = selectedVariants.includes('b') ? requestedRuntimes : [];
 const naiveRuntimes = args.naive === 'none' ? [] : list('naive', args.naive, NAIVE_RUNTIMES);
+
+/** The mapping in `path`, which becomes `policies.<route>` of every proxy the run starts. */
+function readRoutePolicy(path: string): Record<string, unknown> {
+  const value: unknown = parse(readFileSync(path, 'utf8'));
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    process.stderr.write(`--policy ${path}: expected a YAML mapping (tools, audit, limits, auth), e.g. "audit: {}"\n`);
+    process.exit(2);
+  }
+  return value as Record<string, unknown>;
+}
 
 function positive(name: string, text: string, zeroAllowed = false): number {
   const value = Number(text);
@@ -205,6 +220,7 @@ try {
         directory: join(temp, `proxy-${runtime}`),
         upstreamPort: upstream.port,
         logLevel: settings.logLevel,
+        routePolicy: settings.routePolicy,
         runtimeFlags,
       });
       running.push(proxy);
@@ -329,7 +345,7 @@ try {
   const header = [
     `Measured ${environment.date} on ${environment.cpuModel}, ${environment.cores} cores, ${environment.kernel}; commit ${environment.commit}.`,
     `Versions: ${Object.entries(environment.versions).map(([k, v]) => `${k} ${v}`).join('; ')}.`,
-    `Proxy log level ${settings.logLevel}. Load average at start ${environment.loadAverageAtStart.join(' ')}.`,
+    `Proxy log level ${settings.logLevel}; ${settings.routePolicy ? `route policy ${JSON.stringify(settings.routePolicy)}` : 'no route policy'}. Load average at start ${environment.loadAverageAtStart.join(' ')}.`,
     ...notes.map((note) => `Note: ${note}.`),
     '',
   ].join('\n');

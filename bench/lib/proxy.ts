@@ -35,6 +35,8 @@ export interface BenchProxyOptions {
   readonly openFiles?: number;
   /** Another program to start in the proxy's place with the same command line (bench/reference/). */
   readonly entry?: string;
+  /** The benchmarked route's `policies.<route>` entry (auth, tools, audit, limits), when it has one. */
+  readonly routePolicy?: Readonly<Record<string, unknown>>;
 }
 
 export interface BenchProxy {
@@ -69,6 +71,7 @@ export async function startBenchProxy(options: BenchProxyOptions): Promise<Bench
       tls: { cert_file: options.certs.certFile, key_file: options.certs.keyFile },
       routes: { [ROUTE]: `http://127.0.0.1:${options.upstreamPort}` },
       upstream: { allowed_ips: ['127.0.0.0/8'] },
+      ...(options.routePolicy ? { policies: { [ROUTE]: options.routePolicy } } : {}),
     }),
   );
   let command = proxyCommand(options.runtime, ['-config', configPath], { readPaths: [configPath, options.certs.directory] });
