@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import { concatBytes } from '../../wire/bytes.ts';
 import { UpstreamError, type UpstreamErrorKind } from '../../upstream/errors.ts';
 import { bun, type BunSocket, type BunSocketHandler } from './bun_api.ts';
+import { takeWholeBody } from '../node_compat/whole_body.ts';
 import {
   chunkFrame,
   Http1ProtocolError,
@@ -363,6 +364,13 @@ class Exchange implements ResponseSink {
     );
     if (request.body === null) {
       connection.write(head);
+      this.#requestSent = true;
+      return;
+    }
+    const whole = this.#framing.kind === 'length' ? takeWholeBody(request.body, this.#framing.length) : undefined;
+    if (whole !== undefined) {
+      if (whole.length > 0) request.progress.sent(whole.length);
+      connection.write(concatBytes([encoder.encode(head), whole]));
       this.#requestSent = true;
       return;
     }

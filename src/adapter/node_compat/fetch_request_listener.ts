@@ -5,10 +5,10 @@
  */
 import type http from 'node:http';
 import type http2 from 'node:http2';
-import type { Readable } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 import { urlAuthority } from '../../proxy/request_host.ts';
 import { webStreamFromReadable } from './readable_stream.ts';
+import { offerWholeBody } from './whole_body.ts';
 
 export type NodeIncoming = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeOutgoing = http.ServerResponse | http2.Http2ServerResponse;
@@ -83,8 +83,8 @@ function requestWithAuthorityAsReceived(incoming: NodeIncoming): Request {
   return request;
 }
 
-function requestBodyStream(incoming: Readable): ReadableStream<Uint8Array> {
-  return webStreamFromReadable(
+function requestBodyStream(incoming: NodeIncoming): ReadableStream<Uint8Array> {
+  const stream = webStreamFromReadable(
     incoming,
     {
       cutShort: () => new Error('the client closed the request before its body ended'),
@@ -93,4 +93,6 @@ function requestBodyStream(incoming: Readable): ReadableStream<Uint8Array> {
     },
     { lazy: true },
   );
+  offerWholeBody(stream, incoming);
+  return stream;
 }

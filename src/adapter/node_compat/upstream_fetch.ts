@@ -20,6 +20,7 @@ import { checkServerIdentity } from 'node:tls';
 import { UpstreamError, type UpstreamErrorKind } from '../../upstream/errors.ts';
 import { IDLE_CONNECTION_TIMEOUT_MS, MAX_IDLE_CONNECTIONS_PER_UPSTREAM, requestFraming, type RequestFraming } from '../../wire/http1_client.ts';
 import { webStreamFromReadable } from './readable_stream.ts';
+import { takeWholeBody } from './whole_body.ts';
 import type { UpstreamFetch, UpstreamRequest, UpstreamResponse } from '../../platform.ts';
 
 /**
@@ -186,6 +187,13 @@ function bodyStream(incoming: http.IncomingMessage, request: UpstreamRequest, ea
  */
 async function sendBody(request: UpstreamRequest, body: ReadableStream<Uint8Array>, outgoing: http.ClientRequest, framing: RequestFraming): Promise<void> {
   const { progress } = request;
+  const whole = framing.kind === 'length' ? takeWholeBody(body, framing.length) : undefined;
+  if (whole !== undefined) {
+    if (whole.byteLength > 0) progress.sent(whole.byteLength);
+    // Head and body in one write.
+    outgoing.end(whole);
+    return;
+  }
   const reader = body.getReader();
   const stopReading = (): void => void reader.cancel().catch(() => undefined);
   outgoing.once('close', stopReading);
