@@ -3,6 +3,8 @@
  * HTTP answer rather than from the SDK's error text. Bodies pass through untouched (an event stream keeps
  * streaming), except short plain-text error answers, which are read so the proxy's own can be recognised.
  */
+import { readAtMost } from '../wire/bytes.ts';
+
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /** One HTTP answer to an MCP request. Bodies are never kept, see `text`. */
@@ -83,28 +85,6 @@ function jsonRpcMethod(body: RequestInit['body'] | undefined): string | undefine
 /** The body as text when it is at most MAX_ERROR_TEXT bytes; `undefined` (and the rest discarded) otherwise. */
 async function readShortText(response: Response): Promise<string | undefined> {
   if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      length += value.byteLength;
-      if (length > MAX_ERROR_TEXT) {
-        await reader.cancel();
-        return undefined;
-      }
-      chunks.push(value);
-    }
-  } catch {
-    return undefined;
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+  const bytes = await readAtMost(response.body, MAX_ERROR_TEXT).catch(() => undefined);
+  return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
 }

@@ -45,3 +45,28 @@ export function hex(bytes: Uint8Array): string {
   for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
   return out;
 }
+
+/**
+ * All of `stream` when it holds at most `maxBytes`; `undefined` when it holds more, in which case it is
+ * cancelled with `reason` and nothing past the limit is read. The cancel is not awaited: a source may take its
+ * time to wind down, and the caller's answer need not wait for it. A failed read rejects.
+ */
+export async function readAtMost(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  reason?: unknown,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return concatBytes(chunks);
+    total += value.byteLength;
+    if (total > maxBytes) {
+      reader.cancel(reason).catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+}

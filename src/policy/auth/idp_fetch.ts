@@ -8,7 +8,7 @@
 import type { BodyProgress, ResolveHost, UpstreamFetch, UpstreamTrust } from '../../platform.ts';
 import { createIpPolicy } from '../../upstream/ip_policy.ts';
 import { resolveUpstreamAddress } from '../../upstream/resolve.ts';
-import { concatBytes } from '../../wire/bytes.ts';
+import { readAtMost } from '../../wire/bytes.ts';
 import { checkIdpUrl, isLoopbackHost } from './idp_url.ts';
 
 export interface IdpPorts {
@@ -75,18 +75,7 @@ async function readCapped(body: ReadableStream<Uint8Array> | Uint8Array | null, 
     if (body.byteLength > MAX_IDP_DOCUMENT_BYTES) throw tooLarge();
     return body;
   }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_IDP_DOCUMENT_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return concatBytes(chunks);
+  const bytes = await readAtMost(body, MAX_IDP_DOCUMENT_BYTES);
+  if (bytes === undefined) throw tooLarge();
+  return bytes;
 }

@@ -11,7 +11,7 @@
  * - A body stream that errors (the client went away mid-upload) is `unreadable`; no answer reaches anyone then.
  * - The bytes returned are a copy, byte for byte what the client sent.
  */
-import { concatBytes } from '../../wire/bytes.ts';
+import { readAtMost } from '../../wire/bytes.ts';
 import { parseErrorResponse, tooLargeResponse, unsupportedEncodingResponse } from './refusals.ts';
 
 /**
@@ -47,25 +47,13 @@ export async function readBoundedBody(
   }
   if (body === null) return { ok: true, bytes: new Uint8Array(0) };
 
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  let bytes: Uint8Array<ArrayBuffer> | undefined;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
-        // Not awaited: a source may take its time to wind down, and the refusal need not wait for it.
-        reader.cancel(new RangeError('request body over max_request_bytes')).catch(() => undefined);
-        return tooLarge(maxBytes);
-      }
-      chunks.push(value);
-    }
+    bytes = await readAtMost(body, maxBytes, new RangeError('request body over max_request_bytes'));
   } catch {
     return { ok: false, refusal: 'unreadable', response: parseErrorResponse('the request body could not be read') };
   }
-  return { ok: true, bytes: concatBytes(chunks) };
+  return bytes === undefined ? tooLarge(maxBytes) : { ok: true, bytes };
 }
 
 /** The first coding in `Content-Encoding` that is not `identity`, as written; undefined when there is none. */
