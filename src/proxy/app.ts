@@ -33,8 +33,8 @@ export interface ProxyState {
   readonly routes: RouteTable;
   readonly policy: IpPolicy;
   readonly trust: UpstreamTrust;
-  /** Extension: the policy of each route that has one (src/policy/); absent or empty without `policies`. */
-  readonly policies?: RoutePolicies;
+  /** Extension: the policy of each route that has one (src/policy/); empty without `policies`. */
+  readonly policies: RoutePolicies;
 }
 
 export interface ProxyAppOptions {
@@ -100,7 +100,7 @@ export function createProxyApp(options: ProxyAppOptions): ProxyApp {
       return plain(502, `no route configured for host ${hostname}\n`);
     }
 
-    const routePolicy = state.policies?.get(route.key);
+    const routePolicy = state.policies.get(route.key);
     const auth = routePolicy?.auth;
     const method = request.method;
     // Below info (warn, error) the two lines per request cost nothing, not even the building of their fields.

@@ -69,7 +69,7 @@ describe('route policies in the app', () => {
         routes: new RouteTable(config.routes, config.tunnelDomain),
         policy: createIpPolicy(config.upstream),
         trust: { caPem: undefined, includeSystemCas: false },
-        ...(policies ? { policies } : {}),
+        policies: policies ?? new Map(),
       }),
       resolveHost: async () => ['10.0.0.9'],
       upstreamFetch: async (request) => {

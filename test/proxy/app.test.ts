@@ -27,6 +27,7 @@ function setup(upstreamFetch: UpstreamFetch, addresses: Record<string, string[]>
     routes: new RouteTable(config.routes, config.tunnelDomain),
     policy: createIpPolicy(config.upstream),
     trust: { caPem: undefined, includeSystemCas: false },
+    policies: new Map(),
   };
   const lines: Record<string, unknown>[] = [];
   const logger = given ?? createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
